@@ -1,0 +1,47 @@
+# The two commands the README documents: `make demo` and `make test`. Everything runs from the .venv in this folder.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv sync-check clean-check readme-check nbdev-test pytest bench docs-html
+
+$(STAMP): setup.py settings.ini
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/xmodal-lab demo
+
+# 1. export changes nothing  2. notebooks are clean  3. README is current  4. notebooks run  5. pytest
+test: $(STAMP) sync-check clean-check readme-check nbdev-test pytest
+
+sync-check: $(STAMP)
+	$(BIN)/nbdev_export
+	@git diff --exit-code --stat -- xmodal_lab || { echo "xmodal_lab/ is out of sync with nbs/: run nbdev_export and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- xmodal_lab)" || { git status --porcelain -- xmodal_lab; echo "nbdev_export created untracked modules: commit them"; exit 1; }
+
+clean-check: $(STAMP)
+	$(BIN)/nbdev_clean
+	@git diff --exit-code --stat -- nbs || { echo "notebooks are not clean: run nbdev_clean and commit"; exit 1; }
+
+readme-check: $(STAMP)
+	$(BIN)/python tools/readme.py --check
+
+nbdev-test: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2 --timing
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q -ra tests
+
+bench: $(STAMP)
+	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+
+docs-html: $(STAMP)
+	$(BIN)/python tools/docs_html.py

@@ -1,0 +1,36 @@
+"""Execute notebooks in place and keep their outputs, so the docs site (which shows stored outputs) has results.
+
+Cells flagged with a `tst_flags` flag (`#| slow`) and `#| eval: false` cells are skipped, exactly as `nbdev_test`
+skips them. Run `nbdev_clean` afterwards. Usage: python tools/run_nbs.py [nbs/20_gap.ipynb ...]  (default: all)
+"""
+import os, sys, time
+from pathlib import Path
+from execnb.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+from nbdev.config import get_config
+from nbdev.process import NBProcessor
+from nbdev.frontmatter import FrontmatterProc
+
+def run(fn:Path, flags:set):
+    nb = NBProcessor(fn, procs=FrontmatterProc, process=True).nb
+    def skip(cell):
+        if cell.cell_type != "code": return True
+        d = getattr(cell, "directives_", {}) or {}
+        if d.get("eval:", [""])[0].lower() == "false": return True
+        return bool(flags & d.keys())
+    raw = read_nb(fn)
+    k = CaptureShell(fn)
+    cwd = os.getcwd(); os.chdir(fn.parent)
+    try: k.run_all(nb, exc_stop=True, preproc=skip)
+    finally: os.chdir(cwd)
+    # copy outputs of the processed cells back onto the raw notebook (processing only adds directives_)
+    for rc, pc in zip(raw.cells, nb.cells):
+        if rc.cell_type == "code" and not skip(pc): rc.outputs, rc.execution_count = pc.get("outputs", []), pc.get("execution_count")
+    write_nb(raw, fn)
+
+if __name__ == "__main__":
+    cfg = get_config()
+    flags = set(cfg.get("tst_flags", "").split())
+    fns = [Path(f) for f in sys.argv[1:]] or sorted(p for p in Path(cfg.nbs_path).rglob("*.ipynb") if not p.name.startswith("_") and ".ipynb_checkpoints" not in str(p))
+    for fn in fns:
+        t = time.time(); run(fn.resolve(), flags); print(f"{fn}: {time.time() - t:.1f} s")
