@@ -9,14 +9,19 @@ Usage: python bench/retrieval.py [--small 20000] [--big 200000] [--skip-big]
 import argparse, json, resource, subprocess, sys, time
 import torch
 
-def data(n, d, seed):
+def data(n, d, seed, like=None, mix=0.5):
+    "Unit vectors, made in chunks (no N x D temporaries); with `like`, each row is a noisy twin of like's row."
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d, generator=g); x /= x.norm(dim=1, keepdim=True)
+    x = torch.empty(n, d)
+    for i in range(0, n, 8192):
+        c = torch.randn(min(8192, n - i), d, generator=g)
+        if like is not None: c.mul_(mix).add_(like[i:i + 8192])
+        x[i:i + 8192] = c / c.norm(dim=1, keepdim=True)
     return x
 
 def worker(kind, n, d):
-    q, g = data(n, d, 0), data(n, d, 1)
-    g.mul_(0.3).add_(0.7 * q); g /= g.norm(dim=1, keepdim=True)         # gallery item i is query i's noisy twin
+    q = data(n, d, 0)
+    g = data(n, d, 1, like=q, mix=0.15)                                    # gallery item i is query i's noisy twin
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
     if kind == "naive":

@@ -11,8 +11,12 @@ import argparse, json, resource, subprocess, sys, time
 import torch
 
 def data(n, d):
+    "Unit vectors in a cone, made in chunks (no N x D temporaries)."
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, d, generator=g); x += 0.3; x /= x.norm(dim=1, keepdim=True)
+    x = torch.empty(n, d)
+    for i in range(0, n, 8192):
+        c = torch.randn(min(8192, n - i), d, generator=g).add_(0.3)
+        x[i:i + 8192] = c / c.norm(dim=1, keepdim=True)
     return x
 
 def worker(kind, n, d):
