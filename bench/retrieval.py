@@ -6,8 +6,10 @@ Each measurement runs in its own subprocess, so its peak RSS (ru_maxrss) is its 
   blocked matrix multiplies alone → overhead ratio (goal <= 1.5x) and peak RSS (goal < 2 GB).
 Usage: python bench/retrieval.py [--small 20000] [--big 200000] [--skip-big]
 """
-import argparse, json, resource, subprocess, sys, time
+import json, os, sys, time
 import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness
 
 def data(n, d, seed, like=None, mix=0.5):
     "Unit vectors, made in chunks (no N x D temporaries); with `like`, each row is a noisy twin of like's row."
@@ -22,7 +24,7 @@ def data(n, d, seed, like=None, mix=0.5):
 def worker(kind, n, d):
     q = data(n, d, 0)
     g = data(n, d, 1, like=q, mix=0.15)                                    # gallery item i is query i's noisy twin
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _harness.rss_gb()
     t = time.perf_counter()
     if kind == "naive":
         s = q @ g.T
@@ -39,20 +41,14 @@ def worker(kind, n, d):
         for i in range(0, n, b): s = q[i:i + b] @ g.T
         out = {}
     dt = time.perf_counter() - t
-    out.update(seconds=dt, peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, inputs_rss_gb=base / 2**20,
+    out.update(seconds=dt, peak_rss_gb=_harness.rss_gb(), inputs_rss_gb=base,
                gflops=2 * n * n * d / dt / 1e9)
     print(json.dumps(out))
 
-def run(kind, n, d):
-    r = subprocess.run([sys.executable, __file__, "--worker", kind, "--n", str(n), "--d", str(d)], capture_output=True, text=True)
-    if r.returncode: raise SystemExit(f"{kind} at n={n} failed:\n{r.stderr[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+def run(kind, n, d): return _harness.run(__file__, kind, n, d)
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--worker"); ap.add_argument("--n", type=int); ap.add_argument("--d", type=int, default=512)
-    ap.add_argument("--small", type=int, default=20_000); ap.add_argument("--big", type=int, default=200_000); ap.add_argument("--skip-big", action="store_true")
-    a = ap.parse_args()
+    a = _harness.parser().parse_args()
     if a.worker: return worker(a.worker, a.n, a.d)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, D={a.d}")
     nv, bl = run("naive", a.small, a.d), run("blocked", a.small, a.d)

@@ -7,8 +7,10 @@ Each measurement runs in its own subprocess, so its peak RSS (ru_maxrss) is its 
       multiplies alone (goal <= 1.5x), peak RSS (goal < 2 GB), and the FLOP rate against this machine's matmul rate.
 Usage: python bench/uniformity.py [--small 20000] [--big 200000] [--skip-big]
 """
-import argparse, json, resource, subprocess, sys, time
+import json, os, sys, time
 import torch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness
 
 def data(n, d):
     "Unit vectors in a cone, made in chunks (no N x D temporaries)."
@@ -21,7 +23,7 @@ def data(n, d):
 
 def worker(kind, n, d):
     x = data(n, d)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _harness.rss_gb()
     t0 = time.perf_counter(); out = {}
     if kind == "reference":
         out["value"] = torch.pdist(x, p=2).pow(2).mul(-2).exp().mean().log().item()
@@ -37,19 +39,13 @@ def worker(kind, n, d):
         t0 = time.perf_counter()
         for _ in range(10): a @ b
         out["gflops"] = 10 * 2 * 4096 * 512 * 16384 / (time.perf_counter() - t0) / 1e9
-    out.update(seconds=time.perf_counter() - t0, peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, inputs_rss_gb=base / 2**20)
+    out.update(seconds=time.perf_counter() - t0, peak_rss_gb=_harness.rss_gb(), inputs_rss_gb=base)
     print(json.dumps(out))
 
-def run(kind, n, d):
-    r = subprocess.run([sys.executable, __file__, "--worker", kind, "--n", str(n), "--d", str(d)], capture_output=True, text=True)
-    if r.returncode: raise SystemExit(f"{kind} at n={n} failed:\n{r.stderr[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+def run(kind, n, d): return _harness.run(__file__, kind, n, d)
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--worker"); ap.add_argument("--n", type=int); ap.add_argument("--d", type=int, default=512)
-    ap.add_argument("--small", type=int, default=20_000); ap.add_argument("--big", type=int, default=200_000); ap.add_argument("--skip-big", action="store_true")
-    a = ap.parse_args()
+    a = _harness.parser().parse_args()
     if a.worker: return worker(a.worker, a.n, a.d)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, D={a.d}, t=2")
     ref, bl = run("reference", a.small, a.d), run("blocked", a.small, a.d)

@@ -25,7 +25,10 @@ def run(fn:Path, flags:set):
     finally: os.chdir(cwd)
     # copy outputs of the processed cells back onto the raw notebook (processing only adds directives_)
     for rc, pc in zip(raw.cells, nb.cells):
-        if rc.cell_type == "code" and not skip(pc): rc.outputs, rc.execution_count = pc.get("outputs", []), pc.get("execution_count")
+        if rc.cell_type == "code" and not skip(pc):
+            # plotly's display hook leaves an execute_result with no data beside the figure: drop it
+            rc.outputs = [o for o in pc.get("outputs", []) if o.get("output_type") not in ("execute_result", "display_data") or o.get("data")]
+            rc.execution_count = pc.get("execution_count")
     write_nb(raw, fn)
 
 if __name__ == "__main__":
