@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_inversion.ipynb #59798083
 from __future__ import annotations
-import html, math, time
+import contextlib, html, math, time
 from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
@@ -126,16 +126,15 @@ def _optimise(forward, targets:Tensor, init:Tensor, steps:int, lr:float, wd:floa
     return f, F.cosine_similarity(f, targets, dim=-1), torch.stack(traj), snaps, p.detach()
 
 # %% ../nbs/30_inversion.ipynb #73847e88
+@contextlib.contextmanager
 def _frozen(model):
-    "Context: the model in eval mode with its parameters frozen (restored afterwards)."
-    class _C:
-        def __enter__(s):
-            s.req = [q.requires_grad for q in model.parameters()]; s.train = model.training
-            model.eval(); [q.requires_grad_(False) for q in model.parameters()]
-        def __exit__(s, *a):
-            for q, r in zip(model.parameters(), s.req): q.requires_grad_(r)
-            model.train(s.train)
-    return _C()
+    "The model in eval mode with its parameters frozen, restored afterwards."
+    req, train = [q.requires_grad for q in model.parameters()], model.training
+    model.eval().requires_grad_(False)
+    try: yield model
+    finally:
+        for q, r in zip(model.parameters(), req): q.requires_grad_(r)
+        model.train(train)
 
 # %% ../nbs/30_inversion.ipynb #847b7309
 def oti(

@@ -24,7 +24,7 @@ def _unit(x:Tensor, name:str="embeddings")->Tensor:
 def _check_t(t:float):
     if not t > 0: raise ValueError(f"the temperature t must be positive, got {t}")
 
-def _rows(block:int|None, n:int)->int:
+def _block_rows(block:int|None, n:int)->int:
     "Rows per block: `block`, or as many as fit 64 MiB of float32 scores against `n` columns."
     return max(1, min(n, block or (2**26 // (4 * n))))
 
@@ -52,7 +52,7 @@ def uniformity(
     x = _unit(x)
     n = len(x)
     if n < 2: raise ValueError(f"uniformity needs at least 2 embeddings (it averages over pairs), got {n}")
-    block = _rows(block, n)
+    block = _block_rows(block, n)
     acc = _LSE()
     for i in range(0, n, block):
         v = x[i:i + block] @ x[i:].T                      # rows i.., columns i.. (upper block triangle)
@@ -124,7 +124,7 @@ def cross_uniformity(
     "Cross-modal uniformity of unmatched image-text pairs, exact, in blocks."
     _check_t(t)
     x, y = _unit(x, "image"), _unit(y, "text")
-    block = _rows(block, len(y))
+    block = _block_rows(block, len(y))
     io = torch.arange(len(y)) if image_of_text is None else torch.as_tensor(image_of_text)
     acc = _LSE()
     for i in range(0, len(x), block):
