@@ -24,8 +24,10 @@ def class_embeddings(
     "Prompt-ensembled class embeddings: the renormalised mean of the normalised template embeddings."
     if not classnames: raise ValueError("no class names given")
     if not templates or any("{}" not in t for t in templates): raise ValueError(f"every template needs one '{{}}' placeholder, got {templates}")
+    p = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
     toks = tokenizer([t.format(c) for c in classnames for t in templates])
-    w = l2_normalise(model.encode_text(toks).float()).view(len(classnames), len(templates), -1)
+    toks = toks.to(p.device) if p is not None else toks      # the tokens go where the model is
+    w = l2_normalise(model.encode_text(toks).float().cpu()).view(len(classnames), len(templates), -1)
     return l2_normalise(w.mean(1))
 
 # %% ../nbs/11_zeroshot.ipynb #3b94b785
