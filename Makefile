@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv sync-check clean-check readme-check nbdev-test pytest bench docs-html
+.PHONY: demo test venv sync-check clean-check readme-check cells-check nbdev-test pytest bench docs-html
 
 $(STAMP): setup.py settings.ini
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/xmodal-lab demo
 
-# 1. export changes nothing  2. notebooks are clean  3. README is current  4. notebooks run  5. pytest
-test: $(STAMP) sync-check clean-check readme-check nbdev-test pytest
+# 1. export changes nothing  2. notebooks are clean  3. README is current  4. no cell that the docs build would run
+# out of context  5. notebooks run  6. pytest
+test: $(STAMP) sync-check clean-check readme-check cells-check nbdev-test pytest
 
 sync-check: $(STAMP)
 	$(BIN)/nbdev_export
@@ -33,6 +34,9 @@ clean-check: $(STAMP)
 
 readme-check: $(STAMP)
 	$(BIN)/python tools/readme.py --check
+
+cells-check: $(STAMP)
+	$(BIN)/python tools/check_cells.py nbs
 
 nbdev-test: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --timing

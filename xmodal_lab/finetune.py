@@ -115,7 +115,13 @@ def val_metrics(model, tokenizer, emb, prompts:dict|None=None)->dict:
 def _signature(model:nn.Module)->dict:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
-def save_checkpoint(out:Path, step:int, model, opt, sched, loss, settings:dict, keep:int=2)->Path:
+def save_checkpoint(
+    out:Path,               # the run's directory
+    step:int,               # optimiser steps done
+    model, opt, sched, loss,  # the model, AdamW, the LR scheduler and the loss (its state: the λ generator)
+    settings:dict,          # the run's settings, checked on resume
+    keep:int=2,             # checkpoints kept
+)->Path:                    # the weights file
     "Write weights, training state and the `latest.json` pointer, each atomically; keep the newest `keep`."
     from safetensors.torch import save_file
     out = Path(out); stem = f"step-{step:07d}"
@@ -130,7 +136,10 @@ def save_checkpoint(out:Path, step:int, model, opt, sched, loss, settings:dict, 
     return out / f"{stem}.safetensors"
 
 # %% ../nbs/35_finetune.ipynb #c3ca5d30
-def load_checkpoint(out:Path, model)->dict:
+def load_checkpoint(
+    out:Path,               # the run's directory, holding latest.json
+    model,                  # receives the weights; must have the architecture that wrote them
+)->dict:                    # step, optimizer, scheduler, loss and RNG states, settings
     "Read the latest checkpoint of `out` into `model`; return its training state. Refuses another architecture."
     from safetensors.torch import load_file
     out = Path(out); ptr = out / "latest.json"
@@ -170,7 +179,12 @@ def _autocast(precision:str, device:str):
     if precision not in ("bf16", "fp32"): raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
     return torch.autocast(dev, dtype=torch.bfloat16, enabled=precision == "bf16"), precision
 
-def train_step(net, loss_fn, images:Tensor, tokens:Tensor, autocast)->dict:
+def train_step(
+    net,                    # the model, or its DistributedDataParallel wrapper
+    loss_fn,                # a ClipLoss-like loss
+    images:Tensor, tokens:Tensor,  # this process's slice of the batch
+    autocast,               # a torch.autocast context (or a null one)
+)->dict:                    # 'loss' (the total) and the named terms, detached
     "Forward the (possibly DDP-wrapped) model, return the named loss terms (with a 'loss' total), after backward."
     with autocast:
         f = net(images, tokens)
