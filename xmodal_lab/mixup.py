@@ -24,7 +24,7 @@ def slerp(
     a:Tensor,               # (..., D) start points; normalised inside
     b:Tensor,               # (..., D) end points; normalised inside
     lam,                    # λ: a number, or a tensor broadcastable to (...,)
-    eps:float=1e-6,         # below this tangent length, b is treated as identical (θ≈0) or antipodal (θ≈π) to a
+    eps:float|None=None,    # below this tangent length, b is identical (θ≈0) or antipodal (θ≈π) to a; default 10× the dtype's epsilon
     small:float=1e-4,       # below this angle, fall back to linear interpolation (then renormalise)
 )->Tensor:                  # (..., D) unit vectors; λ = 0 gives a, λ = 1 gives b
     "Spherical linear interpolation along the great circle from `a` to `b`, safe for identical and antipodal inputs."
@@ -34,6 +34,7 @@ def slerp(
     dot = (a * b).sum(-1, keepdim=True).clamp(-1, 1)
     tangent = b - dot * a                                   # the direction of b seen from a, in a's tangent plane
     s = tangent.norm(dim=-1, keepdim=True)                  # = sin θ
+    eps = 10 * torch.finfo(a.dtype).eps if eps is None else eps
     theta = torch.atan2(s, dot)                             # exact near 0 and π, where arccos loses half the digits
     u = torch.where(s > eps, tangent / s.clamp_min(eps), _perpendicular(a))
     arc = torch.cos(lam * theta) * a + torch.sin(lam * theta) * u
@@ -82,9 +83,12 @@ def _soft_ce(logits:Tensor, target:Tensor)->Tensor:
     return -(target * logits.log_softmax(-1)).sum(-1).mean()
 
 def _flip_target(lam:float, n:int, rows:slice, like:Tensor)->Tensor:
-    "Rows `rows` of λ·I + (1−λ)·flip(I) for a global batch of n."
-    i = torch.eye(n, dtype=like.dtype, device=like.device)
-    return (lam * i + (1 - lam) * i.flip(0))[rows]
+    "Rows `rows` of λ·I + (1−λ)·flip(I) for a global batch of n, built row by row (O(rows·n), not O(n²))."
+    r = torch.arange(rows.start, rows.stop, device=like.device)
+    t = torch.zeros(len(r), n, dtype=like.dtype, device=like.device)
+    k = torch.arange(len(r), device=like.device)
+    t.index_put_((k, r), torch.full_like(r, lam, dtype=like.dtype), accumulate=True)
+    return t.index_put_((k, n - 1 - r), torch.full_like(r, 1 - lam, dtype=like.dtype), accumulate=True)
 
 M2MixLoss._rows = _rows
 
