@@ -85,3 +85,12 @@ def test_schedule_and_weights():
     assert torch.isclose(a(x, y, 50.0)["m2_loss"] / 4, b(x, y, 50.0)["m2_loss"])
     with pytest.raises(ValueError, match="weights must be"): M2MixLoss(vmix=-1)
     with pytest.raises(ValueError, match="tau_m"): M2MixLoss(tau_m=0)
+
+def test_endpoints_near_antipodal():
+    "b = -a + a tiny perturbation: the great circle is still defined, and λ = 1 must land on b (hypothesis found this once)."
+    g = torch.Generator().manual_seed(3)
+    for scale in (1e-12, 1e-9, 1e-7, 1e-5):
+        a = F.normalize(torch.randn(64, 8, generator=g, dtype=torch.float64), dim=-1)
+        b = F.normalize(-a + scale * torch.randn(64, 8, generator=g, dtype=torch.float64), dim=-1)
+        torch.testing.assert_close(slerp(a, b, 1.0), b, atol=1e-12, rtol=0)
+        torch.testing.assert_close(slerp(a, b, 0.0), a, atol=1e-12, rtol=0)
