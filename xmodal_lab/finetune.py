@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 from .core import atomic_write
 from .models import CheckpointError
+from .tiny import _caption_offsets, image_tensor
 
 # %% auto #0
 __all__ = ['select_trainable', 'epoch_order', 'load_batch', 'val_metrics', 'save_checkpoint', 'load_checkpoint', 'train_step',
@@ -74,12 +75,10 @@ def epoch_order(ds, epoch:int, seed:int, batch_size:int)->list:
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(ds.n_images, generator=g)
     pick = torch.randint(0, 1 << 30, (ds.n_images,), generator=g).numpy()
-    per = np.bincount(ds.image_of_text, minlength=ds.n_images)
-    start = np.concatenate([[0], np.cumsum(per)[:-1]])
-    first = np.argsort(ds.image_of_text, kind="stable")          # caption indices grouped by image
+    per, start, grouped = _caption_offsets(ds)
     keep = per[order.numpy()] > 0                                 # images without a caption cannot be a pair
     order, pick = order[torch.from_numpy(keep)], pick[keep]
-    caps = first[start[order.numpy()] + pick % per[order.numpy()]]
+    caps = grouped[start[order.numpy()] + pick % per[order.numpy()]]
     n = len(order) // batch_size
     return [(order[i * batch_size:(i + 1) * batch_size], torch.as_tensor(caps[i * batch_size:(i + 1) * batch_size])) for i in range(n)]
 
@@ -88,7 +87,6 @@ def load_batch(model, ds, images:Tensor, captions:Tensor, preprocess, tokenizer)
     size = getattr(model.visual, "image_size", None)
     size = size[0] if isinstance(size, (tuple, list)) else size
     if hasattr(ds, "arrays") and getattr(ds, "image_size", None) == size:
-        from xmodal_lab.tiny import image_tensor
         x = image_tensor(ds.arrays(images.tolist()))
     else: x = torch.stack([preprocess(ds.image(int(i))) for i in images])
     return x, tokenizer([ds.captions[int(c)] for c in captions])
@@ -253,7 +251,7 @@ def finetune(
     rank, world = _dist(device)
     if batch_size < 2: raise ValueError(f"a batch of {batch_size} pair has no negatives: contrastive fine-tuning needs batch_size ≥ 2")
     if batch_size % world: raise ValueError(f"batch_size {batch_size} must split evenly over {world} processes")
-    n_pairs = int((np.bincount(train_data.image_of_text, minlength=train_data.n_images) > 0).sum())   # images with a caption
+    n_pairs = int((_caption_offsets(train_data)[0] > 0).sum())   # images with a caption
     per_epoch = min(n_pairs // batch_size, steps_per_epoch or 1 << 62)
     if per_epoch < 1: raise ValueError(f"{n_pairs} captioned training images make no full batch of {batch_size}: lower batch_size or add data")
     if resume and out is None: raise ValueError("resume needs out= (the directory holding the checkpoints)")

@@ -227,13 +227,6 @@ def inversion_table(
     return pd.DataFrame(rows).T
 
 # %% ../nbs/30_inversion.ipynb #fb327dcc
-def _first_captions(emb, n:int)->Tensor:
-    "Index of the first caption of each of the first `n` images that have one."
-    seen, pick = set(), []
-    for i, j in enumerate(emb.image_of_text.tolist()):
-        if j < n and j not in seen: seen.add(j); pick.append(i)
-    return torch.tensor(pick)
-
 def inversion_study(
     model:nn.Module, tokenizer,
     emb,                    # `Embeddings` of this model on the evaluation split
@@ -255,7 +248,7 @@ def inversion_study(
         out["image"] = inversion_table(x, inv, lab[:n_images], steps=tuple(sorted(inv.snapshots))).T.to_dict()
         out["image_cosine"] = inv.cosine.mean().item()
     if n_texts:
-        t = _first_captions(emb, n_texts)
+        t = emb.first_caption()[:n_texts]; t = t[t >= 0]           # one caption each of the first images
         inv = ovi(model, emb.text[t], steps=ovi_steps, record=tuple(k for k in ovi_record if k < ovi_steps), seed=seed, progress=progress)
         out["text"] = inversion_table(emb.text[t], inv, lab[emb.image_of_text[t]], steps=tuple(sorted(inv.snapshots))).T.to_dict()
         out["text_cosine"] = inv.cosine.mean().item()

@@ -23,20 +23,21 @@ def image_tensor(arrays:np.ndarray, mean=(0.48145466, 0.4578275, 0.40821073), st
     return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 # %% ../nbs/04_tiny.ipynb #c59ef1d2
-def _caption_offsets(ds:ShapesDataset)->tuple:
-    "Captions per image and the index of each image's first caption (captions are stored grouped by image); computed once."
+def _caption_offsets(ds)->tuple:
+    """(captions per image, start of each image's run in `grouped`, `grouped`: caption indices grouped by image);
+    caption k of image i is `grouped[start[i] + k]`. Computed once per dataset."""
     if getattr(ds, "_offsets", None) is None:
         per = np.bincount(ds.image_of_text, minlength=ds.n_images)
-        ds._offsets = (per, np.concatenate([[0], np.cumsum(per)[:-1]]))
+        ds._offsets = (per, np.concatenate([[0], np.cumsum(per)[:-1]]), np.argsort(ds.image_of_text, kind="stable"))
     return ds._offsets
 
 # %% ../nbs/04_tiny.ipynb #660926d5
 def sample_batch(ds:ShapesDataset, tokenizer, batch_size:int, g:torch.Generator)->tuple:
     "A random batch of (images, tokens): distinct images, one random caption of each."
     idx = torch.randperm(ds.n_images, generator=g)[:batch_size]
-    per, start = _caption_offsets(ds)
+    per, start, grouped = _caption_offsets(ds)
     pick = torch.randint(0, 1 << 30, (len(idx),), generator=g).numpy() % per[idx.numpy()]
-    caps = [ds.captions[s] for s in start[idx.numpy()] + pick]
+    caps = [ds.captions[grouped[s]] for s in start[idx.numpy()] + pick]
     return image_tensor(ds.arrays(idx.tolist())), tokenizer(caps)
 
 # %% ../nbs/04_tiny.ipynb #b0030e6f
