@@ -17,9 +17,9 @@ def _model_and_batch():
     imgs, caps = epoch_order(ds, 0, 0, BATCH)[0]
     return model, load_batch(model, ds, imgs, caps, preprocess, tokenizer)
 
-def _loss(rank=0, world=1):
+def _loss(rank=0, world=1, seed=0):
     from xmodal_lab.mixup import M2MixLoss
-    return M2MixLoss(m2=1.0, vmix=0.5, lmix=0.5, vlmix=0.5, seed=0, rank=rank, world_size=world, local_loss=world > 1, gather_with_grad=world > 1)
+    return M2MixLoss(m2=1.0, vmix=0.5, lmix=0.5, vlmix=0.5, seed=seed, rank=rank, world_size=world, local_loss=world > 1, gather_with_grad=world > 1)
 
 WORKER = textwrap.dedent('''
     import contextlib, os, sys, torch, torch.distributed as dist
@@ -32,10 +32,17 @@ WORKER = textwrap.dedent('''
     rank, world = dist.get_rank(), dist.get_world_size()
     model, (images, tokens) = _model_and_batch()
     lo, hi = rank * BATCH // world, (rank + 1) * BATCH // world
-    terms = train_step(DDP(model), _loss(rank, world), images[lo:hi], tokens[lo:hi], contextlib.nullcontext())
+    net = DDP(model)
+    # each rank seeds its λ generator differently: the loss must take rank 0's draws, or the terms differ from one process
+    terms = train_step(net, _loss(rank, world, seed=rank), images[lo:hi], tokens[lo:hi], contextlib.nullcontext())
     vals = torch.stack(list(terms.values())); dist.all_reduce(vals); vals /= world
     if rank == 0:
-        torch.save({{"terms": dict(zip(terms, vals)), "grads": {{n: p.grad for n, p in model.named_parameters() if p.grad is not None}}}}, {out!r})
+        torch.save({{"terms": dict(zip(terms, vals)), "grads": {{n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}}}}, {out!r})
+    # Shut down in order: every rank past its last collective, the DDP reducer (which holds gloo work objects with
+    # tensors) freed, then the group destroyed, all while the interpreter is alive. Gloo threads still holding Python
+    # tensors at interpreter teardown abort the process with SIGABRT ("terminate called without an active exception").
+    dist.barrier()
+    del net, terms
     dist.destroy_process_group()
 ''')
 
@@ -47,7 +54,8 @@ def _torchrun(args, tmp_path, nproc=2):
     return r
 
 def test_two_processes_match_one(tmp_path):
-    "Loss terms and every gradient (logit scale included) of a 2-process DDP step equal the 1-process step on the whole batch."
+    """Loss terms and every gradient (logit scale included) of a 2-process DDP step equal the 1-process step on the whole batch,
+    though rank 1 seeds its λ generator differently (λ is broadcast from rank 0)."""
     from xmodal_lab.finetune import train_step
     out = tmp_path / "ddp.pt"
     script = tmp_path / "worker.py"; script.write_text(WORKER.format(tests=str(Path(__file__).parent), out=str(out)))

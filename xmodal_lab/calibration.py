@@ -4,13 +4,14 @@
 
 # %% ../nbs/12_calibration.ipynb #daa50873
 from __future__ import annotations
-import math
-from dataclasses import dataclass
+import math, warnings
+from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['check_logits', 'reliability', 'ece', 'fit_temperature', 'CalibrationResult', 'calibration']
+__all__ = ['BIN_RULE', 'check_logits', 'reliability', 'ece', 'TemperatureFit', 'fit_temperature', 'CalibrationResult',
+           'calibration']
 
 # %% ../nbs/12_calibration.ipynb #40b57ca5
 def check_logits(logits:Tensor, labels:Tensor)->tuple:
@@ -32,6 +33,7 @@ def reliability(
 )->dict:                    # per-bin count, accuracy and mean confidence, and the ECE
     "Reliability statistics of the top-1 softmax confidence."
     logits, labels = check_logits(logits, labels)
+    if isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 1: raise ValueError(f"n_bins must be a whole number ≥ 1, got {n_bins!r}")
     p = logits.softmax(1); conf, pred = p.max(1)
     b = (conf * n_bins).ceil().long().clamp(1, n_bins) - 1       # bins (k/B, (k+1)/B], the first one closed
     n = torch.bincount(b, minlength=n_bins).double()
@@ -46,17 +48,45 @@ def ece(logits:Tensor, labels:Tensor, n_bins:int=15)->float:
     return reliability(logits, labels, n_bins)["ece"]
 
 # %% ../nbs/12_calibration.ipynb #10d7a3a1
-def fit_temperature(logits:Tensor, labels:Tensor, iters:int=100)->float:
-    "The temperature T > 0 minimising the NLL of softmax(logits / T), fitted with L-BFGS on log T."
+@dataclass
+class TemperatureFit:
+    "A fitted temperature, and whether the data determined it."
+    T:float; nll:float; n:int
+    at_bound:str|None=None   # 'lower' or 'upper' when the optimum lies beyond the range (T is then the bound)
+    def __float__(self): return self.T
+
+def fit_temperature(
+    logits:Tensor,          # (N, C) held-out logits
+    labels:Tensor,          # (N,) their true classes
+    bounds:tuple=(0.01, 100.0),  # the range searched for T
+    min_items:int=10,       # refuse fit sets smaller than this
+    tol:float=1e-10,        # stop when the bracket on log T is this narrow
+)->TemperatureFit:
+    "The temperature T minimising the NLL of softmax(logits / T), by bisection on the convex problem in 1/T."
     logits, labels = check_logits(logits, labels)
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=iters, line_search_fn="strong_wolfe")
-    def closure():
-        opt.zero_grad(); loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels); loss.backward(); return loss
-    opt.step(closure)
-    return log_t.exp().item()
+    if len(labels) < min_items: raise ValueError(f"{len(labels)} items cannot fit a temperature (need at least {min_items}): hold out more data")
+    lo_t, hi_t = bounds
+    if not 0 < lo_t < hi_t: raise ValueError(f"bounds must satisfy 0 < low < high, got {bounds}")
+    zy = logits.gather(1, labels[:, None]).squeeze(1)
+    grad = lambda b: ((logits * b).softmax(1) * logits).sum(1).sub(zy).mean().item()   # d NLL / dβ, increasing in β
+    nll = lambda T: torch.nn.functional.cross_entropy(logits / T, labels).item()
+    lo, hi = math.log(1 / hi_t), math.log(1 / lo_t)                                     # bracket on log β
+    if grad(math.exp(hi)) <= 0:
+        warnings.warn(f"the data do not determine the temperature: the likelihood keeps improving as T → 0 (the fit set is perfectly separated); T is clamped at {lo_t}")
+        return TemperatureFit(lo_t, nll(lo_t), len(labels), "lower")
+    if grad(math.exp(lo)) >= 0:
+        warnings.warn(f"the data do not determine the temperature: the likelihood keeps improving as T → ∞ (predictions no better than uniform); T is clamped at {hi_t}")
+        return TemperatureFit(hi_t, nll(hi_t), len(labels), "upper")
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        if grad(math.exp(mid)) > 0: hi = mid
+        else: lo = mid
+    T = math.exp(-(lo + hi) / 2)
+    return TemperatureFit(T, nll(T), len(labels))
 
 # %% ../nbs/12_calibration.ipynb #12587ca6
+BIN_RULE = "ECE bins (k/B, (k+1)/B], the first closed (Guo et al.); torchmetrics puts edge values in the bin above"
+
 @dataclass
 class CalibrationResult:
     "ECE before and after temperature scaling fitted on a held-out split."
@@ -67,11 +97,14 @@ class CalibrationResult:
     nll:float; nll_scaled:float
     bins:dict; bins_scaled:dict
     n_fit:int; n_eval:int
+    temperature_note:str=""  # why the data did not determine T, when they did not
+    convention:str=BIN_RULE
 
     def _repr_html_(self):
         return (f"<table><tr><th></th><th>ECE (15 bins)</th><th>NLL</th></tr><tr><th>raw</th><td>{self.ece:.4f}</td><td>{self.nll:.4f}</td></tr>"
                 f"<tr><th>temperature-scaled (T = {self.temperature:.3f})</th><td>{self.ece_scaled:.4f}</td><td>{self.nll_scaled:.4f}</td></tr></table>"
-                f"<p style='font-size:85%'>top-1 accuracy {self.accuracy:.3f}; T fitted on {self.n_fit} held-out items, evaluated on {self.n_eval}</p>")
+                f"<p style='font-size:85%'>top-1 accuracy {self.accuracy:.3f}; T fitted on {self.n_fit} held-out items, evaluated on {self.n_eval}; "
+                f"{self.convention}{'; ' + self.temperature_note if self.temperature_note else ''}</p>")
 
     def plot(self):
         "Reliability diagram before and after temperature scaling."
@@ -95,16 +128,24 @@ def calibration(
     fit:tuple|None=None,    # (logits, labels) of a separate held-out split for the temperature
     n_bins:int=15,          # ECE bins
     seed:int=0,             # random split
+    min_fit:int=10,         # refuse to fit T on fewer held-out items
 )->CalibrationResult:
     "ECE and reliability, before and after temperature scaling fitted on held-out data."
     logits, labels = check_logits(logits, labels)
     if fit is None:
-        if len(labels) < 4: raise ValueError(f"need at least 4 items to hold some out for temperature scaling, got {len(labels)}")
+        if not 0 < fit_fraction < 1: raise ValueError(f"fit_fraction must lie strictly between 0 and 1 (a share held out to fit T), got {fit_fraction}")
         perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-        k = max(1, min(len(labels) - 1, int(fit_fraction * len(labels))))
+        k = int(fit_fraction * len(labels))
+        if k < min_fit or len(labels) - k < 1:
+            raise ValueError(f"holding out {fit_fraction:.0%} of {len(labels)} items leaves {k} to fit the temperature (need at least {min_fit}) "
+                             f"and {len(labels) - k} to evaluate — pass more items, a larger fit_fraction, or fit=(logits, labels) of a held-out split")
         fit, (logits, labels) = (logits[perm[:k]], labels[perm[:k]]), (logits[perm[k:]], labels[perm[k:]])
-    T = fit_temperature(*fit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tf = fit_temperature(*fit, min_items=min_fit)
+    for w in caught: warnings.warn(w.message)
+    T, note = tf.T, (str(caught[0].message) if caught else "")
     nll = lambda z: torch.nn.functional.cross_entropy(z, labels).item()
     b, bs = reliability(logits, labels, n_bins), reliability(logits / T, labels, n_bins)
     return CalibrationResult(b["ece"], bs["ece"], T, (logits.argmax(1) == labels).double().mean().item(), nll(logits), nll(logits / T),
-                             b, bs, len(fit[1]), len(labels))
+                             b, bs, len(fit[1]), len(labels), note)

@@ -71,7 +71,7 @@ def cmd_finetune(args)->int:
     from xmodal_lab.finetune import finetune
     from xmodal_lab.mixup import M2MixLoss
     model, preprocess, tokenizer = load_model(args.model, args.pretrained)
-    loss = M2MixLoss(m2=args.m2, vmix=args.vmix, lmix=args.lmix, vlmix=args.vlmix, beta=args.beta, tau_m=args.tau_m, schedule=args.schedule, seed=args.seed)
+    loss = M2MixLoss(m2=args.m2, vmix=args.vmix, lmix=args.lmix, vlmix=args.vlmix, beta=args.beta if args.beta_m2 is None else {'m2': args.beta_m2, 'vmix': args.beta, 'lmix': args.beta, 'vlmix': args.beta}, tau_m=args.tau_m, schedule=args.schedule, seed=args.seed)
     run = finetune(model, parse_data(args.data), parse_data(args.val) if args.val else None, loss=loss, epochs=args.epochs,
                    batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, lr=args.lr, wd=args.wd, warmup=args.warmup,
                    clip_grad=args.clip_grad or None, train=args.train, learn_temperature=args.learn_temperature, precision=args.precision,
@@ -113,7 +113,8 @@ def parser()->argparse.ArgumentParser:
     f.add_argument("--out", required=True, help="directory for checkpoints, log.jsonl and final.safetensors")
     f.add_argument("--m2", type=float, default=0.0, help="m²-mix weight (0: off)")
     for k in ("vmix", "lmix", "vlmix"): f.add_argument(f"--{k}", type=float, default=0.0, help=f"{k} weight")
-    f.add_argument("--beta", type=float, default=0.5, help="λ ~ Beta(β, β)"); f.add_argument("--tau-m", type=float, default=0.07)
+    f.add_argument("--beta", type=float, default=0.5, help="λ ~ Beta(β, β) for every mix term")
+    f.add_argument("--beta-m2", type=float, default=None, help="β of the m²-mix term alone (the authors' combined recipe: 0.2, with --beta 0.5)"); f.add_argument("--tau-m", type=float, default=0.07)
     f.add_argument("--schedule", action="store_true", help="mix weights × 1/(epoch+1)")
     f.add_argument("--epochs", type=int, default=3); f.add_argument("--batch-size", type=int, default=128, help="global batch")
     f.add_argument("--steps-per-epoch", type=int, default=None)

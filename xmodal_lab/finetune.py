@@ -4,7 +4,7 @@
 
 # %% ../nbs/35_finetune.ipynb #808f8863
 from __future__ import annotations
-import contextlib, html, json, math, os, time
+import contextlib, hashlib, html, json, math, os, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -113,6 +113,19 @@ def val_metrics(model, tokenizer, emb, prompts:dict|None=None)->dict:
 def _signature(model:nn.Module)->dict:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
+def _file_hash(path:Path)->str:
+    "blake2b of a file's bytes, read in 16 MiB pieces."
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for piece in iter(lambda: f.read(1 << 24), b""): h.update(piece)
+    return h.hexdigest()
+
+def _clean_stale(out:Path)->list:
+    "Remove temporary files left by an interrupted atomic write (`.NAME.XXXX.tmp`); return their names."
+    stale = sorted(out.glob(".*.tmp")) if out.is_dir() else []
+    for p in stale: p.unlink(missing_ok=True)
+    return [p.name for p in stale]
+
 def save_checkpoint(
     out:Path,               # the run's directory
     step:int,               # optimiser steps done
@@ -120,13 +133,14 @@ def save_checkpoint(
     settings:dict,          # the run's settings, checked on resume
     keep:int=2,             # checkpoints kept
 )->Path:                    # the weights file
-    "Write weights, training state and the `latest.json` pointer, each atomically; keep the newest `keep`."
+    "Write weights, training state (with the weights' hash) and the `latest.json` pointer, each atomically; keep the newest `keep`."
     from safetensors.torch import save_file
     out = Path(out); stem = f"step-{step:07d}"
+    _clean_stale(out)
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(out / f"{stem}.safetensors", lambda t: save_file(sd, t, metadata={"format": "xmodal-lab/finetune/1", "step": str(step)}))
+    w = atomic_write(out / f"{stem}.safetensors", lambda t: save_file(sd, t, metadata={"format": "xmodal-lab/finetune/1", "step": str(step)}))
     state = {"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "loss": loss.state_dict(),
-             "rng": torch.get_rng_state(), "settings": settings, "signature": _signature(model)}
+             "rng": torch.get_rng_state(), "settings": settings, "signature": _signature(model), "weights_hash": _file_hash(w)}
     atomic_write(out / f"{stem}.state.pt", lambda t: torch.save(state, t))
     atomic_write(out / "latest.json", lambda t: Path(t).write_text(json.dumps({"step": step, "weights": f"{stem}.safetensors", "state": f"{stem}.state.pt"})))
     for old in sorted(out.glob("step-*.safetensors"))[:-keep]:
@@ -134,41 +148,80 @@ def save_checkpoint(
     return out / f"{stem}.safetensors"
 
 # %% ../nbs/35_finetune.ipynb #c3ca5d30
+def _read_pair(out:Path, weights:str, state:str)->tuple:
+    "(state, weights) of one checkpoint, verified: both files readable and the weights' hash as recorded; else CheckpointError naming the file."
+    from safetensors.torch import load_file
+    try: st = torch.load(out / state, map_location="cpu", weights_only=False)
+    except Exception as ex: raise CheckpointError(f"cannot read the training state {out / state}: {type(ex).__name__}: {ex}") from None
+    if not isinstance(st, dict) or "signature" not in st: raise CheckpointError(f"{out / state} is not a training state written by xmodal-lab")
+    if "weights_hash" in st and (not (out / weights).is_file() or _file_hash(out / weights) != st["weights_hash"]):
+        raise CheckpointError(f"the weights {out / weights} are missing or do not match their recorded hash (truncated or damaged)")
+    try: sd = load_file(str(out / weights))
+    except Exception as ex: raise CheckpointError(f"cannot read the weights {out / weights}: {type(ex).__name__}: {ex}") from None
+    return st, sd
+
+def _candidates(out:Path)->list:
+    "(step, weights, state) of every checkpoint on disk, newest first, the one latest.json names at the front."
+    found = sorted(((int(p.name[5:12]), p.name, p.name.replace(".safetensors", ".state.pt")) for p in out.glob("step-???????.safetensors")), reverse=True)
+    try:
+        p = json.loads((out / "latest.json").read_text())
+        first = [(int(p["step"]), p["weights"], p["state"])]
+    except Exception: first = []
+    return first + [c for c in found if c not in first]
+
 def load_checkpoint(
     out:Path,               # the run's directory, holding latest.json
     model,                  # receives the weights; must have the architecture that wrote them
 )->dict:                    # step, optimizer, scheduler, loss and RNG states, settings
-    "Read the latest checkpoint of `out` into `model`; return its training state. Refuses another architecture."
-    from safetensors.torch import load_file
-    out = Path(out); ptr = out / "latest.json"
-    if not ptr.is_file(): raise CheckpointError(f"nothing to resume: no checkpoint in {out} (no latest.json) — run without resume first")
-    p = json.loads(ptr.read_text())
-    try: state = torch.load(out / p["state"], map_location="cpu", weights_only=False)
-    except Exception as ex: raise CheckpointError(f"cannot read {out / p['state']}: {ex}") from None
-    mine, theirs = _signature(model), state["signature"]
-    if mine != theirs:
-        diff = sorted(set(mine) ^ set(theirs)) or [k for k in mine if mine[k] != theirs[k]]
-        raise CheckpointError(f"the checkpoint in {out} was written by another architecture ({len(theirs)} tensors, this model has {len(mine)}; "
-                              f"first differences: {', '.join(diff[:3])}) — resume with the model it was trained from")
-    sd = load_file(str(out / p["weights"]))
-    model.load_state_dict(sd)
-    return state
+    "Read the newest verified checkpoint of `out` into `model` (falling back past damaged ones); return its training state."
+    out = Path(out)
+    stale = _clean_stale(out)
+    if stale: warnings.warn(f"removed {len(stale)} temporary file(s) left by an interrupted write in {out}: {', '.join(stale[:3])}")
+    ptr, cands = out / "latest.json", _candidates(out)
+    if not cands: raise CheckpointError(f"nothing to resume: no checkpoint in {out} (no latest.json, no step-*.safetensors) — run without resume first")
+    problems = []
+    if ptr.is_file():
+        try: json.loads(ptr.read_text())
+        except Exception as ex: problems.append(f"{ptr} is damaged ({type(ex).__name__}: {ex})")
+    for step, weights, state in cands:
+        try: st, sd = _read_pair(out, weights, state)
+        except CheckpointError as ex: problems.append(str(ex)); continue
+        mine, theirs = _signature(model), st["signature"]
+        if mine != theirs:
+            diff = sorted(set(mine) ^ set(theirs)) or [k for k in mine if mine[k] != theirs[k]]
+            raise CheckpointError(f"the checkpoint in {out} was written by another architecture ({len(theirs)} tensors, this model has {len(mine)}; "
+                                  f"first differences: {', '.join(diff[:3])}) — resume with the model it was trained from")
+        model.load_state_dict(sd)
+        if problems: warnings.warn(f"resuming from the newest verified checkpoint, step {st['step']} ({weights}), because: " + "; ".join(problems))
+        return st
+    raise CheckpointError(f"no usable checkpoint in {out}: " + "; ".join(problems) + " — start a new run (without resume) or restore the files")
 
 # %% ../nbs/35_finetune.ipynb #49d8dfa6
 def _device(device:str)->str:
-    "'auto' → this process's GPU (its LOCAL_RANK under torchrun) or the CPU."
+    """'auto' → a GPU when there is one, else the CPU. A GPU without an index is this process's: the one of its LOCAL_RANK
+    under torchrun (or the only one it sees), else the current one. Returns 'cpu' or 'cuda:K', with K made current."""
     if device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and "LOCAL_RANK" in os.environ: device = f"cuda:{os.environ['LOCAL_RANK']}"
-    if device.startswith("cuda"): torch.cuda.set_device(torch.device(device))
-    return device
+    if not str(device).startswith("cuda"): return str(device)
+    if not torch.cuda.is_available(): raise ValueError(f"device={device!r}, but CUDA is not available here — use device='cpu' or 'auto'")
+    n, local = torch.cuda.device_count(), os.environ.get("LOCAL_RANK")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    idx = torch.device(device).index
+    if idx is None: idx = (int(local) if n > 1 else 0) if local is not None else torch.cuda.current_device()
+    elif world > 1 and local is not None and n > 1 and idx != int(local):
+        raise ValueError(f"device={device!r} under torchrun would put rank LOCAL_RANK={local} on GPU {idx} beside another rank: "
+                         "pass device='cuda' or 'auto', and each process takes the GPU of its LOCAL_RANK")
+    if idx >= n: raise ValueError(f"GPU {idx} does not exist: this process sees {n} GPU(s) (cuda:0..cuda:{n - 1})")
+    torch.cuda.set_device(idx)
+    return f"cuda:{idx}"
 
 def _dist(device:str)->tuple:
-    "(rank, world size), initialising the process group (NCCL on GPUs, gloo on CPUs) when launched by torchrun."
+    "(rank, world size, whether this call started the process group): NCCL on GPUs, gloo on CPUs, when launched by torchrun."
     import torch.distributed as dist
+    started = False
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo"); started = True
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size(), started
+    return 0, 1, False
 
 def _autocast(precision:str, device:str):
     "bf16 autocast: 'bf16', 'fp32', or 'auto' (bf16 on a GPU that supports it)."
@@ -184,13 +237,28 @@ def train_step(
     autocast,               # a torch.autocast context (or a null one)
 )->dict:                    # 'loss' (the total) and the named terms, detached
     "Forward the (possibly DDP-wrapped) model, return the named loss terms (with a 'loss' total), after backward."
-    with autocast:
-        f = net(images, tokens)
-        x, y, s = (f["image_features"], f["text_features"], f["logit_scale"]) if isinstance(f, dict) else f[:3]
-        terms = loss_fn(x.float(), y.float(), s.float(), output_dict=True)
+    with autocast: f = net(images, tokens)
+    x, y, s = (f["image_features"], f["text_features"], f["logit_scale"]) if isinstance(f, dict) else f[:3]
+    terms = loss_fn(x.float(), y.float(), s.float(), output_dict=True)     # the loss in float32, outside autocast
     if not isinstance(terms, dict): terms = {"contrastive_loss": terms}
     total = sum(terms.values()); total.backward()
     return {"loss": total.detach(), **{k: v.detach() for k, v in terms.items()}}
+
+# %% ../nbs/35_finetune.ipynb #9f9287c7
+def _read_log(path:Path)->list:
+    "The entries of a log.jsonl; a last line cut short by an interrupted append is ignored."
+    if not Path(path).exists(): return []
+    out = []
+    for line in Path(path).read_text().splitlines():
+        try: out.append(json.loads(line))
+        except json.JSONDecodeError: break
+    return out
+
+def _append_lines(path:Path, lines:list):
+    "Append whole lines in one write and fsync, so a crash leaves at most one partial last line (which `_read_log` ignores)."
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("".join(l + "\n" for l in lines)); f.flush(); os.fsync(f.fileno())
 
 # %% ../nbs/35_finetune.ipynb #9dc28dd3
 @dataclass
@@ -248,7 +316,7 @@ def finetune(
     tokenizer = tokenizer or getattr(model, "xmodal_tokenizer", None); preprocess = preprocess or getattr(model, "xmodal_preprocess", None)
     if tokenizer is None: raise ValueError("pass tokenizer= (or load the model with load_model, which attaches it)")
     device = _device(device)
-    rank, world = _dist(device)
+    rank, world, started = _dist(device)
     if batch_size < 2: raise ValueError(f"a batch of {batch_size} pair has no negatives: contrastive fine-tuning needs batch_size ≥ 2")
     if batch_size % world: raise ValueError(f"batch_size {batch_size} must split evenly over {world} processes")
     n_pairs = int((_caption_offsets(train_data)[0] > 0).sum())   # images with a caption
@@ -270,19 +338,24 @@ def finetune(
                     train=train, learn_temperature=learn_temperature, precision=precision, seed=seed, world_size=world,
                     loss=repr(loss), data=getattr(train_data, "fingerprint", ""))
     out = Path(out) if out is not None else None
-    log, step = [], 0
+    log, step, main = [], 0, rank == 0
     if resume:
         st = load_checkpoint(out, model)
         diff = {k: (st["settings"].get(k), v) for k, v in settings.items() if k != "world_size" and st["settings"].get(k) != v}
         if diff: raise CheckpointError(f"cannot resume bit-exactly: the run's settings changed since the checkpoint ({diff}) — use the same settings or a new out=")
         opt.load_state_dict(st["optimizer"]); sched.load_state_dict(st["scheduler"]); loss.load_state_dict(st["loss"]); torch.set_rng_state(st["rng"])
         step = st["step"]
-        log = [e for e in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if e.get("step", 0) <= step] if (out / "log.jsonl").exists() else []
+        log = [e for e in _read_log(out / "log.jsonl") if e.get("step", 0) <= step]
+        if main: atomic_write(out / "log.jsonl", lambda t: Path(t).write_text("".join(json.dumps(e) + "\n" for e in log)))   # drop entries past the checkpoint
     net = (DDP(model, device_ids=[torch.device(device).index]) if device.startswith("cuda") else DDP(model)) if world > 1 else model
-    main = rank == 0
+    if out is not None and main and not resume: (out / "log.jsonl").unlink(missing_ok=True)   # a new run starts a new log
+    written = len(log)
 
     def write_log():
-        if out is not None and main: atomic_write(out / "log.jsonl", lambda t: Path(t).write_text("".join(json.dumps(e) + "\n" for e in log)))
+        "Append the entries logged since the last write (O(new entries), not a rewrite); resume drops anything past its checkpoint."
+        nonlocal written
+        if out is None or not main or written == len(log): return
+        _append_lines(out / "log.jsonl", [json.dumps(e) for e in log[written:]]); written = len(log)
 
     def evaluate_epoch(epoch):
         if val_data is None or not main: return
@@ -318,4 +391,6 @@ def finetune(
             if world > 1: torch.distributed.barrier()
             if callback is not None: callback(step, entry)
     bar.close(); model.eval(); write_log()
+    if started:                                     # ours to close: every rank done, then no gloo/NCCL work outlives the group
+        torch.distributed.barrier(); del net; torch.distributed.destroy_process_group()
     return FinetuneRun(log, out, settings)

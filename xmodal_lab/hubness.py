@@ -9,14 +9,42 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings
-from .metrics import rank_queries, _groups, _summarise
+from .core import Embeddings, check_features, l2_normalise
+from .metrics import rank_queries, _groups, _summarise, check_cutoffs
 
 # %% auto #0
-__all__ = ['k_occurrence', 'skewness', 'HubnessResult', 'hubness_stats', 'hubness', 'bank_lse', 'bank_warning', 'RemedyResult',
-           'hubness_remedies']
+__all__ = ['check_k', 'top_k_indices', 'k_occurrence', 'skewness', 'HubnessResult', 'hubness_stats', 'hubness', 'check_bank',
+           'bank_lse', 'bank_warning', 'RemedyResult', 'hubness_remedies']
 
 # %% ../nbs/13_hubness.ipynb #5e679cc2
+def check_k(k, n:int|None=None, what:str="k")->int:
+    "A top-k size: a whole number ≥ 1, and at most the gallery size `n` when given."
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or int(k) != k or k < 1: raise ValueError(f"{what} must be a whole number ≥ 1, got {k!r}")
+    if n is not None and k > n: raise ValueError(f"{what}={k} is larger than the gallery ({n} items) — use {what} <= {n}")
+    return int(k)
+
+@torch.no_grad()
+def top_k_indices(
+    q:Tensor,               # (N, D) unit queries
+    g:Tensor,               # (M, D) unit gallery
+    k:int=10,               # top-k
+    g_bias:Tensor|None=None,  # per-gallery offsets (remedies): scores are scale·(q·g) − g_bias
+    scale:float=1.0,        # score scale
+    block_bytes:int=2**28,  # memory budget of one block of score rows
+)->Tensor:                  # (N, k) gallery indices, best first
+    "The top-k gallery items of every query, in blocks of bounded memory."
+    q, g = l2_normalise(check_features(q, "query")), l2_normalise(check_features(g, "gallery"))
+    if q.shape[1] != g.shape[1]: raise ValueError(f"queries have dimension {q.shape[1]} but the gallery has {g.shape[1]} — were they produced by the same model?")
+    k = check_k(k, len(g))
+    b = max(1, min(len(q), block_bytes // (4 * len(g))))
+    out = []
+    for i in range(0, len(q), b):
+        s = q[i:i + b] @ g.T
+        if scale != 1.0: s.mul_(scale)
+        if g_bias is not None: s.sub_(g_bias)
+        out.append(s.topk(k, 1).indices)
+    return torch.cat(out)
+
 def k_occurrence(
     q:Tensor,               # (N, D) unit queries
     g:Tensor,               # (M, D) unit gallery
@@ -26,9 +54,7 @@ def k_occurrence(
     block_bytes:int=2**28,  # memory budget of one block
 )->Tensor:                  # (M,) how many queries have each gallery item in their top-k
     "N_k of every gallery item, in blocks."
-    if k > len(g): raise ValueError(f"k={k} is larger than the gallery ({len(g)} items)")
-    st = rank_queries(q, g, torch.zeros(len(q), dtype=torch.long), torch.full((len(g),), -1), topk=k, scale=scale, g_bias=g_bias, block_bytes=block_bytes)
-    return torch.bincount(st["topk"].flatten(), minlength=len(g))
+    return torch.bincount(top_k_indices(q, g, k, g_bias, scale, block_bytes).flatten(), minlength=len(g))
 
 # %% ../nbs/13_hubness.ipynb #fe9a39d1
 def skewness(x:Tensor)->float:
@@ -75,20 +101,28 @@ def hubness(
     direction:str="t2i",    # for `Embeddings`: text queries → image gallery, or the reverse
 )->HubnessResult:
     "k-occurrence skewness, anti-hub share and top-1% occupancy."
+    check_k(k)
     if isinstance(sim_or_emb, Embeddings):
         q, g = _direction(sim_or_emb, direction)
         return hubness_stats(k_occurrence(q, g, k), k)
     s = torch.as_tensor(sim_or_emb)
     if s.ndim != 2 or s.numel() == 0: raise ValueError(f"expected a non-empty (N, M) similarity matrix, got shape {tuple(s.shape)}")
-    if k > s.shape[1]: raise ValueError(f"k={k} is larger than the gallery ({s.shape[1]} items)")
+    check_k(k, s.shape[1])
     if not torch.isfinite(s).all(): raise ValueError("the similarity matrix contains NaN/Inf")
     return hubness_stats(torch.bincount(s.topk(k, 1).indices.flatten(), minlength=s.shape[1]), k)
 
 # %% ../nbs/13_hubness.ipynb #c49ce457
+def check_bank(bank:Tensor, g:Tensor, name:str="query bank")->Tensor:
+    "A bank as unit float32 rows of the gallery's dimension, or a clear error."
+    bank = l2_normalise(check_features(bank, name))
+    if bank.shape[1] != g.shape[1]: raise ValueError(f"the {name} has dimension {bank.shape[1]} but the embeddings have {g.shape[1]} — embed the bank with the same model")
+    return bank
+
 @torch.no_grad()
 def bank_lse(bank:Tensor, g:Tensor, beta:float=20.0, block:int=4096)->Tensor:
-    "(M,) c_g = log Σ_b exp(β·b·g) over the bank, by blocks of the bank with a running log-sum-exp."
-    if len(bank) == 0: raise ValueError("the bank is empty")
+    "(M,) c_g = log Σ_b exp(β·b·g) over the bank (rows normalised inside), by blocks with a running log-sum-exp."
+    if not beta > 0: raise ValueError(f"beta must be positive, got {beta}")
+    bank = check_bank(bank, g)
     out = torch.full((len(g),), -math.inf, dtype=torch.float64)
     for i in range(0, len(bank), block):
         out = torch.logaddexp(out, torch.logsumexp((beta * (bank[i:i + block] @ g.T)).double(), 0))
@@ -96,12 +130,14 @@ def bank_lse(bank:Tensor, g:Tensor, beta:float=20.0, block:int=4096)->Tensor:
 
 # %% ../nbs/13_hubness.ipynb #9a482ea7
 def bank_warning(bank:Tensor, queries:Tensor, name:str="query bank", threshold:float=0.3)->str|None:
-    "A warning when the bank's centroid is far from the queries' (relative to the queries' spread)."
-    mq = queries.double().mean(0)
-    d = (bank.double().mean(0) - mq).norm().item()
-    spread = (queries.double() - mq).norm(dim=1).mean().item()
-    if d > threshold * spread:
-        msg = (f"the {name}'s centroid is {d:.3f} from the queries' centroid ({d / spread:.2f}× their spread): it looks like another domain or "
+    "A warning when the bank's centroid is far from the queries' (relative to the larger of the two spreads)."
+    bank, queries = bank.double(), queries.double()
+    mq, mb = queries.mean(0), bank.mean(0)
+    d = (mb - mq).norm().item()
+    spread = max((queries - mq).norm(dim=1).mean().item(), (bank - mb).norm(dim=1).mean().item())
+    if d > threshold * spread and d > 1e-6:
+        rel = f"{d / spread:.2f}× the larger spread" if spread > 0 else "and neither set has any spread"
+        msg = (f"the {name}'s centroid is {d:.3f} from the queries' centroid ({rel}): it looks like another domain or "
                f"modality, and inverted-softmax normalisation is known to hurt then — use a bank drawn like the queries")
         warnings.warn(msg); return msg
 
@@ -132,14 +168,17 @@ def hubness_remedies(
 )->RemedyResult:
     "Hubness and R@K for plain cosine, QB-Norm (query bank) and DBNorm (query and gallery banks)."
     q, g = _direction(emb, direction)
+    k, ks = check_k(k, len(g)), check_cutoffs(ks)
     img_g, txt_g = _groups(emb, None)
     qg, gg = (txt_g, img_g) if direction == "t2i" else (img_g, txt_g)
     methods, warns = {"cosine": (1.0, None)}, []
     if query_bank is not None:
+        query_bank = check_bank(query_bank, g)
         if (w := bank_warning(query_bank, q)): warns.append(w)
         c_q = bank_lse(query_bank, g, beta)
         methods["QB-Norm"] = (beta, c_q)
         if gallery_bank is not None:
+            gallery_bank = check_bank(gallery_bank, g, "gallery bank")
             if (w := bank_warning(gallery_bank, g, "gallery bank")): warns.append(w)
             methods["DBNorm"] = (2 * beta, c_q + bank_lse(gallery_bank, g, beta))
     table = {}

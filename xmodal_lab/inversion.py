@@ -202,6 +202,8 @@ def intra_modal_retrieval(
     from xmodal_lab.metrics import rank_queries
     q, g = l2_normalise(check_features(queries, "query")), l2_normalise(check_features(gallery, "gallery"))
     if same_split and len(q) != len(g): raise ValueError(f"same_split needs one query per gallery item, got {len(q)} and {len(g)}")
+    for name, lab, rows, what in (("q_labels", q_labels, len(q), "query"), ("g_labels", g_labels, len(g), "gallery item")):
+        if len(torch.as_tensor(lab)) != rows: raise ValueError(f"{name} has {len(torch.as_tensor(lab))} labels for {rows} {what}s — give one label per {what}")
     st = rank_queries(q, g, torch.as_tensor(q_labels), torch.as_tensor(g_labels), exclude=torch.arange(len(q)) if same_split else None)
     ok = st["n_relevant"] > 0
     if not ok.any(): raise ValueError("no query has a relevant gallery item with these labels")

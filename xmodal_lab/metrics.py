@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 from .core import Embeddings, check_features
 
 # %% auto #0
-__all__ = ['relevant_lists', 'rank_queries', 'RetrievalResult', 'retrieval']
+__all__ = ['TIE_RULE', 'MEDR_RULE', 'relevant_lists', 'rank_queries', 'median_rank', 'RetrievalResult', 'check_cutoffs',
+           'retrieval']
 
 # %% ../nbs/10_metrics.ipynb #d3591f40
 def relevant_lists(q_group:Tensor, g_group:Tensor)->Tensor:
@@ -30,28 +31,72 @@ def relevant_lists(q_group:Tensor, g_group:Tensor)->Tensor:
     return idx.where(k < count[:, None], torch.full_like(idx, -1))
 
 # %% ../nbs/10_metrics.ipynb #72ffa282
-def _count_at_least(s:Tensor, t:Tensor)->Tensor:
-    "For each row of `s` (b, M), how many entries are >= each threshold in `t` (b, R)."
-    if t.shape[1] <= 16: return torch.stack([(s >= t[:, k:k + 1]).sum(1, dtype=torch.int32) for k in range(t.shape[1])], 1).long()
-    srt = s.sort(1).values
-    return s.shape[1] - torch.searchsorted(srt, t.contiguous(), right=False)
+def _count_at_least(s:Tensor, t:Tensor, strict:bool=False, t2:Tensor|None=None)->Tensor|tuple:
+    """For each row of `s` (b, M), how many entries are >= (or, `strict`, >) each threshold in `t` (b, R); with `t2`,
+    also how many are >= each threshold in `t2`, in the same pass."""
+    if t.shape[1] > 16:                                   # many relevant items: sort each row once, binary search
+        srt = s.sort(1).values
+        a = s.shape[1] - torch.searchsorted(srt, t.contiguous(), right=strict)
+        return a if t2 is None else (a, s.shape[1] - torch.searchsorted(srt, t2.contiguous()))
+    op = torch.gt if strict else torch.ge
+    a = torch.empty(t.shape, dtype=torch.long); b = torch.empty(t.shape, dtype=torch.long) if t2 is not None else None
+    step = max(1, 2**20 // max(1, s.shape[1]))            # rows per chunk: the comparison masks stay in cache (5x faster)
+    for i in range(0, len(s), step):
+        sc = s[i:i + step]
+        for k in range(t.shape[1]):
+            a[i:i + step, k] = op(sc, t[i:i + step, k:k + 1]).sum(1)
+            if t2 is not None: b[i:i + step, k] = (sc >= t2[i:i + step, k:k + 1]).sum(1)
+    return a if t2 is None else (a, b)
 
 # %% ../nbs/10_metrics.ipynb #e4fa4b58
-def _block_stats(s:Tensor, rel:Tensor, topk:int)->dict:
+class _Rescore:
+    "Float64 scores of chosen (query, gallery) pairs of one block, and the error bounds of float32 and float64 scores."
+    def __init__(self, q:Tensor, g:Tensor, scale:float, g_bias:Tensor|None):
+        self.q, self.g, self.scale, self.bias = q, g, float(scale), g_bias
+        mag = abs(self.scale) * (q.shape[1] + 2) + 4 * (abs(self.scale) + (g_bias.abs().max().item() if g_bias is not None and len(g_bias) else 0.0))
+        self.tol32, self.tol64 = mag * 2.0 ** -24, 4 * mag * 2.0 ** -53
+    def __call__(self, qi:Tensor, gj:Tensor)->Tensor:
+        v = (self.q[qi].double() * self.g[gj].double()).sum(-1) * self.scale
+        return v - self.bias[gj].double() if self.bias is not None else v
+
+def _count_exact(s:Tensor, t:Tensor, valid:Tensor, ex:_Rescore)->Tensor:
+    "How many gallery items score at least each relevant score `t` (b, R; float64), deciding the float32 band in float64."
+    inf = torch.tensor(math.inf)
+    hi_t = (t + ex.tol32).float().where(valid, inf)
+    lo_t = (t - ex.tol32 - ex.tol64).float().where(valid, inf)
+    hi, lo = _count_at_least(s, hi_t, strict=True, t2=lo_t)      # surely above; perhaps above
+    geq = hi + (lo - hi).clamp(max=1)             # the relevant item itself is always in its own band
+    r_i, k_i = (valid & (lo - hi > 1)).nonzero(as_tuple=True)   # something else is in the band too
+    chunk = max(1, 2**18 // max(1, s.shape[1]))                  # rescan a few rows at a time, in cache
+    for c in range(0, len(r_i), chunk):
+        r, k = r_i[c:c + chunk], k_i[c:c + chunk]
+        band = (s[r] >= lo_t[r, k, None]) & (s[r] <= hi_t[r, k, None])
+        p, j = band.nonzero(as_tuple=True)
+        ok = ex(r[p], j) >= t[r[p], k[p]] - ex.tol64
+        geq[r, k] = hi[r, k] + torch.bincount(p[ok], minlength=len(r))
+    return geq
+
+def _block_stats(s:Tensor, rel:Tensor, topk:int, ex:_Rescore|None=None)->dict:
     "Ranks and precision statistics of score rows `s` (b, M) whose relevant gallery indices are `rel` (b, R; -1 = none)."
     valid = rel >= 0
     rs = s.gather(1, rel.clamp(min=0)).where(valid, torch.full(rel.shape, -math.inf))
     valid = valid & torch.isfinite(rs)                     # an excluded item is no longer relevant
+    if ex is not None:                                     # the relevant scores, exactly
+        rs = rs.double()
+        rows = torch.arange(len(s))[:, None].expand_as(rel)
+        rs[valid] = ex(rows[valid], rel[valid])
     rs, order = rs.sort(1, descending=True); valid = valid.gather(1, order)
     n_rel = valid.sum(1)
-    geq = _count_at_least(s, torch.where(valid, rs, torch.full_like(rs, math.inf)))
-    neg = (-rs).contiguous()                                # ascending; invalid entries (+inf) at the end
-    rel_geq = torch.searchsorted(neg, neg, right=True)     # relevant items scoring >= each relevant item
+    t = torch.where(valid, rs, torch.full_like(rs, math.inf))
+    if ex is None: geq, tie = _count_at_least(s, t), 0.0
+    else: geq, tie = _count_exact(s, t, valid, ex), ex.tol64
+    neg = (-rs).contiguous()                               # ascending; invalid entries (+inf) at the end
+    rel_geq = torch.searchsorted(neg, neg + tie, right=True)   # relevant items scoring >= each relevant item (ties within tol)
     k = torch.arange(1, rs.shape[1] + 1).expand_as(rs)
     big = torch.iinfo(torch.long).max
     ranks = (k + geq - rel_geq).where(valid, torch.full_like(geq, big))
-    prec = (k / ranks).where(valid, torch.zeros(()))
-    R = n_rel.clamp(min=1)
+    prec = (k.double() / ranks).where(valid, torch.zeros((), dtype=torch.float64))   # float64: AP is a long sum of ratios
+    R = n_rel.clamp(min=1).double()
     in_r = ranks <= n_rel[:, None]
     out = {"first_rank": ranks[:, 0], "ap": prec.sum(1) / R, "ap_at_r": (prec * in_r).sum(1) / R,
            "r_precision": in_r.sum(1) / R, "n_relevant": n_rel}
@@ -59,6 +104,14 @@ def _block_stats(s:Tensor, rel:Tensor, topk:int)->dict:
     return out
 
 # %% ../nbs/10_metrics.ipynb #9494901b
+def _check_ids(ids, n:int, what:str, of:str)->Tensor:
+    "(n,) integer ids, or a clear error when the length or the type is wrong."
+    ids = torch.as_tensor(ids)
+    if ids.ndim != 1 or len(ids) != n:
+        raise ValueError(f"{what} has {len(ids) if ids.ndim == 1 else tuple(ids.shape)} entries for {n} {of} — give one per {of[:-1] if of.endswith('s') else of}")
+    if ids.is_floating_point(): raise ValueError(f"{what} must hold integer ids, got {ids.dtype}")
+    return ids.long()
+
 def rank_queries(
     q:Tensor,               # (N, D) unit query vectors
     g:Tensor,               # (M, D) unit gallery vectors
@@ -69,6 +122,7 @@ def rank_queries(
     block_bytes:int=2**28,  # budget for one block of similarity rows (default 256 MiB)
     scale:float=1.0,        # scores are scale·(q·g) − g_bias: a monotone map, except for the bias
     g_bias:Tensor|None=None,  # (M,) per-gallery-item offset (inverted-softmax hubness remedies)
+    exact:bool=True,        # decide near-ties in float64 (identical vectors tie); False: float32 scores as they come
     progress:bool=False,    # progress bar over blocks
 )->dict:                    # per-query tensors: first_rank, ap, ap_at_r, r_precision, n_relevant[, topk]
     "Exact ranking statistics of every query against the gallery, in blocks of bounded memory."
@@ -76,9 +130,17 @@ def rank_queries(
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]: raise ValueError(f"queries {tuple(q.shape)} and gallery {tuple(g.shape)} must be (N, D) and (M, D) with the same D")
     if len(g) == 0: raise ValueError("the gallery is empty — nothing to retrieve")
     if len(q) == 0: raise ValueError("there are no queries")
+    if isinstance(topk, bool) or int(topk) != topk or topk < 0: raise ValueError(f"topk must be a whole number ≥ 0 (0: no top-k lists), got {topk!r}")
     if topk > len(g): raise ValueError(f"k={topk} is larger than the gallery ({len(g)} items) — use k <= {len(g)}")
     for name, t in (("queries", q), ("gallery", g)):
         if not torch.isfinite(t).all(): raise ValueError(f"the {name} contain NaN/Inf values — check the embeddings")
+    q_group, g_group = _check_ids(q_group, len(q), "q_group", "queries"), _check_ids(g_group, len(g), "g_group", "gallery items")
+    if exclude is not None:
+        exclude = _check_ids(exclude, len(q), "exclude", "queries")
+        if (exclude >= len(g)).any(): raise ValueError(f"exclude names gallery index {int(exclude.max())}, but the gallery has {len(g)} items")
+    if g_bias is not None:
+        g_bias = torch.as_tensor(g_bias).float()
+        if g_bias.shape != (len(g),): raise ValueError(f"g_bias has shape {tuple(g_bias.shape)}; expected ({len(g)},), one offset per gallery item")
     rel = relevant_lists(q_group, g_group)
     b = max(1, min(len(q), block_bytes // (4 * len(g))))
     parts = []
@@ -87,9 +149,9 @@ def rank_queries(
         if scale != 1.0: s.mul_(scale)
         if g_bias is not None: s.sub_(g_bias)
         if exclude is not None:
-            ex = torch.as_tensor(exclude)[i:i + b]; rows = (ex >= 0).nonzero().flatten()
+            ex = exclude[i:i + b]; rows = (ex >= 0).nonzero().flatten()
             s[rows, ex[rows]] = -math.inf
-        parts.append(_block_stats(s, rel[i:i + b], topk))
+        parts.append(_block_stats(s, rel[i:i + b], topk, _Rescore(q[i:i + b], g, scale, g_bias) if exact else None))
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 # %% ../nbs/10_metrics.ipynb #97248b8c
@@ -101,12 +163,18 @@ def _groups(emb:Embeddings, by:str|None)->tuple:
     return lab, lab[emb.image_of_text]
 
 # %% ../nbs/10_metrics.ipynb #ee21c427
+def median_rank(first_rank:Tensor)->float:
+    "MedR as the retrieval literature computes it (VSE++): floor(median of the 0-based ranks) + 1."
+    r = torch.as_tensor(first_rank).double() - 1
+    if len(r) == 0: raise ValueError("no ranks: MedR of an empty set is undefined")
+    return math.floor(np.median(r.numpy())) + 1.0
+
 def _summarise(st:dict, ks)->dict:
     "Mean metrics over the queries that have at least one relevant item."
     ok = st["n_relevant"] > 0
     r = st["first_rank"][ok].double()
     out = {f"R@{k}": (r <= k).double().mean().item() for k in ks}
-    out.update({"MRR": (1 / r).mean().item(), "mAP": st["ap"][ok].double().mean().item(), "MedR": r.median().item(),
+    out.update({"MRR": (1 / r).mean().item(), "mAP": st["ap"][ok].double().mean().item(), "MedR": median_rank(r),
                 "queries": int(ok.sum())})
     return out
 
@@ -139,6 +207,15 @@ class RetrievalResult:
         return "\n".join(lines + ["protocol: " + "; ".join(f"{k}: {v}" for k, v in self.protocol.items())])
 
 # %% ../nbs/10_metrics.ipynb #aa7f0949
+TIE_RULE = "pessimistic; identical vectors tie, near-ties decided in float64"
+MEDR_RULE = "floor(median of 0-based ranks) + 1, as VSE++"
+
+def check_cutoffs(ks)->tuple:
+    "R@K cut-offs: whole numbers ≥ 1."
+    ks = tuple(ks)
+    if not ks or any(isinstance(k, bool) or int(k) != k or k < 1 for k in ks): raise ValueError(f"R@K cut-offs must be whole numbers ≥ 1, got {ks}")
+    return ks
+
 def retrieval(
     emb:Embeddings,         # image and text embeddings
     ks:tuple=(1, 5, 10),    # cut-offs for R@K
@@ -147,6 +224,7 @@ def retrieval(
     block_bytes:int=2**28,  # memory budget of one block of similarity rows
 )->RetrievalResult:
     "Image→text (any-of-K over an image's captions) and text→image retrieval metrics."
+    check_cutoffs(ks)
     img_g, txt_g = _groups(emb, by)
     res, per = {}, {}
     if "i2t" in directions: per["i2t"] = rank_queries(emb.image, emb.text, img_g, txt_g, block_bytes=block_bytes)
@@ -158,5 +236,5 @@ def retrieval(
     protocol = {"dataset": emb.meta.get("dataset", "?"), "model": emb.meta.get("model", "?"), "images": emb.n_images,
                 "captions": emb.n_texts, "captions/image": f"{cpi.mean():.2f}",
                 "relevance": f"same label '{by}'" if by else "i2t: any of the image's captions (any-of-K); t2i: its image",
-                "ties": "pessimistic"}
+                "ties": TIE_RULE, "MedR": MEDR_RULE}
     return RetrievalResult(res, protocol, per)

@@ -48,27 +48,31 @@ class M2MixLoss(ClipLoss):
         m2:float=0.1,           # weight of the m²-mix term (the authors' weight ×2, since we average directions)
         vmix:float=0.0,         # weight of V-mix (image–image mixes scored against texts)
         lmix:float=0.0,         # weight of L-mix (text–text mixes scored against images)
-        vlmix:float=0.0,        # weight of VL-mix (mixed images against mixed texts)
-        beta:float=0.5,         # λ ~ Beta(β, β)
+        vlmix:float=0.0,        # weight of VL-mix (mixed images against mixed texts; the authors' weight ×4)
+        beta:float|dict=0.5,    # λ ~ Beta(β, β): one β for every term, or a dict term -> β (missing terms: 0.5)
         tau_m:float=0.07,       # temperature of the m²-mix logits
         schedule:bool=False,    # multiply the mix terms by 1/(epoch+1)
         seed:int=0,             # seed of the λ generator
         **clip_loss_kw,         # ClipLoss arguments: rank, world_size, local_loss, gather_with_grad, ...
     ):
         super().__init__(**clip_loss_kw)
-        if not beta > 0: raise ValueError(f"beta must be positive (λ ~ Beta(β, β)), got {beta}; the paper uses 0.5")
-        if not tau_m > 0: raise ValueError(f"tau_m must be positive, got {tau_m}")
         w = dict(m2=m2, vmix=vmix, lmix=lmix, vlmix=vlmix)
+        betas = {k: float(beta.get(k, 0.5)) for k in w} if isinstance(beta, dict) else dict.fromkeys(w, float(beta))
+        if isinstance(beta, dict) and set(beta) - set(w): raise ValueError(f"beta names unknown terms {sorted(set(beta) - set(w))}; the terms are {list(w)}")
+        if not all(b > 0 for b in betas.values()): raise ValueError(f"beta must be positive (λ ~ Beta(β, β)), got {beta}; the paper uses 0.5 (0.2 for m² in the combined recipe)")
+        if not tau_m > 0: raise ValueError(f"tau_m must be positive, got {tau_m}")
         if any(v < 0 for v in w.values()): raise ValueError(f"mix weights must be ≥ 0, got {w}")
-        self.weights, self.beta, self.tau_m, self.schedule, self.seed = w, float(beta), float(tau_m), schedule, seed
+        self.weights, self.betas, self.tau_m, self.schedule, self.seed = w, betas, float(tau_m), schedule, seed
         self.rng, self.epoch, self.last_lambda = np.random.default_rng(seed), 0, {}
 
     def get_extra_state(self): return {"rng": self.rng.bit_generator.state, "epoch": self.epoch}
     def set_extra_state(self, s): self.rng.bit_generator.state, self.epoch = s["rng"], s["epoch"]
 
     def __repr__(self):
-        on = ", ".join(f"{k}={v:g}" for k, v in self.weights.items() if v)
-        return f"M2MixLoss({on or 'CLIP only'}, beta={self.beta:g}, tau_m={self.tau_m:g}, schedule={self.schedule})"
+        on = [k for k, v in self.weights.items() if v]
+        bs = {self.betas[k] for k in on}
+        beta = f"{bs.pop():g}" if len(bs) == 1 else "{" + ", ".join(f"{k}: {self.betas[k]:g}" for k in on) + "}" if bs else "0.5"
+        return f"M2MixLoss({', '.join(f'{k}={self.weights[k]:g}' for k in on) or 'CLIP only'}, beta={beta}, tau_m={self.tau_m:g}, schedule={self.schedule})"
 
 # %% ../nbs/40_mixup.ipynb #29caea7e
 def _rows(self:M2MixLoss, x:Tensor, y:Tensor)->tuple:
@@ -113,22 +117,34 @@ def unimix_term(q:Tensor, Q:Tensor, other_q:Tensor, Other:Tensor, offset:int, la
     return (_soft_ce(scale * mixed[rows] @ against.T, t) + _soft_ce(scale * mine_against @ mixed.T, t)) / 2
 
 # %% ../nbs/40_mixup.ipynb #43899e6a
+def _agree(lams:list, device)->list:
+    "Rank 0's λ draws on every rank (a broadcast), when a process group is running; the draws unchanged otherwise."
+    import torch.distributed as dist
+    if not lams or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return lams
+    t = torch.tensor(lams, dtype=torch.float64, device=device)
+    dist.broadcast(t, 0)
+    return t.tolist()
+
 def _forward(self:M2MixLoss, image_features:Tensor, text_features:Tensor, logit_scale, logit_bias=None, output_dict:bool=True):
     "Named, weighted loss terms (a dict), or their sum with `output_dict=False`."
     if len(image_features) * self.world_size < 2:
         raise ValueError("a batch of 1 pair has no negatives: contrastive and m²-mix losses need at least 2 pairs per step "
                          "(raise the batch size, or drop the last incomplete batch)")
-    out = {"contrastive_loss": ClipLoss.forward(self, image_features, text_features, logit_scale, logit_bias)}
-    X, Y, x, y, off = self._rows(image_features, text_features)
-    c = 1.0 / (self.epoch + 1) if self.schedule else 1.0
-    for name, w in self.weights.items():
-        if not w: continue
-        lam = float(self.rng.beta(self.beta, self.beta)); self.last_lambda[name] = lam
-        if name == "m2": term = m2mix_term(x, y, X, Y, off, lam, self.tau_m)
-        elif name == "vmix": term = unimix_term(x, X, y, Y, off, lam, logit_scale)
-        elif name == "lmix": term = unimix_term(y, Y, x, X, off, lam, logit_scale)
-        else: term = unimix_term(x, X, y, Y, off, lam, logit_scale, both=True)
-        out[f"{name}_loss"] = c * w * term
+    on = [k for k, w in self.weights.items() if w]
+    lams = _agree([float(self.rng.beta(self.betas[k], self.betas[k])) for k in on], image_features.device)
+    self.last_lambda = dict(zip(on, lams))
+    to32 = lambda t: t.float() if torch.is_tensor(t) else t
+    with torch.autocast(image_features.device.type, enabled=False):      # float32 whatever the caller's autocast
+        image_features, text_features, logit_scale, logit_bias = map(to32, (image_features, text_features, logit_scale, logit_bias))
+        out = {"contrastive_loss": ClipLoss.forward(self, image_features, text_features, logit_scale, logit_bias)}
+        X, Y, x, y, off = self._rows(image_features, text_features)
+        c = 1.0 / (self.epoch + 1) if self.schedule else 1.0
+        for name, lam in self.last_lambda.items():
+            if name == "m2": term = m2mix_term(x, y, X, Y, off, lam, self.tau_m)
+            elif name == "vmix": term = unimix_term(x, X, y, Y, off, lam, logit_scale)
+            elif name == "lmix": term = unimix_term(y, Y, x, X, off, lam, logit_scale)
+            else: term = unimix_term(x, X, y, Y, off, lam, logit_scale, both=True)
+            out[f"{name}_loss"] = c * self.weights[name] * term
     return out if output_dict else sum(out.values())
 
 M2MixLoss.forward = _forward

@@ -13,12 +13,12 @@ from .core import Embeddings, check_features, l2_normalise
 from .gap import close_gap
 
 # %% auto #0
-__all__ = ['uniformity', 'Estimate', 'uniformity_sampled', 'alignment', 'embedding_alignment', 'cross_uniformity',
-           'AlignUniformReport', 'align_uniform_report', 'AlignmentLoss', 'UniformityLoss', 'plane', 'vonmises_kde',
-           'sphere_figure']
+__all__ = ['uniformity', 'Estimate', 'bernstein_interval', 'uniformity_sampled', 'alignment', 'embedding_alignment',
+           'cross_uniformity', 'AlignUniformReport', 'align_uniform_report', 'AlignmentLoss', 'UniformityLoss', 'plane',
+           'vonmises_kde', 'sphere_figure']
 
 # %% ../nbs/21_uniformity.ipynb #c9d41c9e
-def _unit(x:Tensor, name:str="embeddings")->Tensor:
+def _unit(x:Tensor, name:str="input")->Tensor:
     return l2_normalise(check_features(x, name))
 
 def _check_t(t:float):
@@ -66,10 +66,23 @@ def uniformity(
 # %% ../nbs/21_uniformity.ipynb #15c861ac
 @dataclass
 class Estimate:
-    "A sampled estimate with its standard error."
-    value:float; se:float; n_pairs:int
-    def interval(self, z:float=1.96)->tuple: return (self.value - z * self.se, self.value + z * self.se)
-    def __repr__(self): return f"{self.value:.4f} ± {self.se:.4f} (SE, {self.n_pairs:,} pairs)"
+    "A sampled estimate, with a finite-sample (empirical Bernstein) interval and the delta-method standard error."
+    value:float             # log of the mean potential over the sampled pairs
+    se:float                # delta-method standard error of `value` (asymptotic)
+    n_pairs:int             # pairs sampled
+    lo:float=-math.inf; hi:float=math.inf   # the empirical Bernstein interval at `level`
+    level:float=0.95
+    def interval(self, z:float|None=None)->tuple:
+        "The guaranteed `level` interval; with `z`, the delta-method interval value ± z·se instead."
+        return (self.lo, self.hi) if z is None else (self.value - z * self.se, self.value + z * self.se)
+    def __repr__(self): return f"{self.value:.4f} [{self.lo:.4f}, {self.hi:.4f}] ({self.level:.0%} empirical Bernstein; delta SE {self.se:.4f}; {self.n_pairs:,} pairs)"
+
+def bernstein_interval(mean:float, var:float, n:int, delta:float=0.05)->tuple:
+    "Two-sided interval for the mean of n i.i.d. variables in [0, 1]: Maurer & Pontil's empirical Bernstein bound, δ/2 per side."
+    if n < 2: raise ValueError(f"an empirical Bernstein interval needs at least 2 samples, got {n}")
+    L = math.log(4 / delta)
+    w = math.sqrt(2 * var * L / n) + 7 * L / (3 * (n - 1))
+    return max(mean - w, 0.0), min(mean + w, 1.0)
 
 # %% ../nbs/21_uniformity.ipynb #dc2fc2cf
 @torch.no_grad()
@@ -79,9 +92,13 @@ def uniformity_sampled(
     n_pairs:int=1_000_000,  # random pairs i != j
     seed:int=0,           # sampling seed
     chunk:int=1_000_000,  # pairs per chunk; bounds memory
+    level:float=0.95,     # confidence level of the interval
 )->Estimate:
-    "Uniformity estimated from random pairs, with a delta-method standard error."
+    "Uniformity estimated from random pairs, with a guaranteed interval and the delta-method standard error."
     _check_t(t)
+    for name, v in (("n_pairs", n_pairs), ("chunk", chunk)):
+        if isinstance(v, bool) or int(v) != v or v < (2 if name == "n_pairs" else 1): raise ValueError(f"{name} must be a whole number ≥ {2 if name == 'n_pairs' else 1}, got {v!r}")
+    if not 0 < level < 1: raise ValueError(f"level must lie in (0, 1), got {level}")
     x = _unit(x)
     n = len(x)
     if n < 2: raise ValueError(f"uniformity needs at least 2 embeddings, got {n}")
@@ -92,8 +109,10 @@ def uniformity_sampled(
         i = torch.randint(0, n, (m,), generator=g); j = (i + torch.randint(1, n, (m,), generator=g)) % n   # j != i, uniform
         k = ((x[i] * x[j]).sum(1).mul(2 * t).sub(2 * t).clamp(max=0)).double().exp()
         s1 += k.sum().item(); s2 += (k * k).sum().item()
-    mu = s1 / n_pairs; var = max(s2 / n_pairs - mu * mu, 0.0) * n_pairs / max(n_pairs - 1, 1)
-    return Estimate(math.log(mu), math.sqrt(var / n_pairs) / mu, n_pairs)
+    mu = s1 / n_pairs; var = max(s2 / n_pairs - mu * mu, 0.0) * n_pairs / (n_pairs - 1)
+    lo, hi = bernstein_interval(mu, var, n_pairs, 1 - level)
+    floor = math.exp(-4 * t)                              # no pair is farther apart than antipodal
+    return Estimate(math.log(mu), math.sqrt(var / n_pairs) / mu, n_pairs, math.log(max(lo, floor)), math.log(max(hi, floor)), level)
 
 # %% ../nbs/21_uniformity.ipynb #1bebd341
 def alignment(
@@ -125,7 +144,10 @@ def cross_uniformity(
     _check_t(t)
     x, y = _unit(x, "image"), _unit(y, "text")
     block = _block_rows(block, len(y))
+    if image_of_text is None and len(x) != len(y): raise ValueError(f"{len(x)} images and {len(y)} texts: pass image_of_text to say which image each text belongs to")
     io = torch.arange(len(y)) if image_of_text is None else torch.as_tensor(image_of_text)
+    if io.shape != (len(y),) or io.is_floating_point(): raise ValueError(f"image_of_text must hold one integer image index per text ({len(y)}), got shape {tuple(io.shape)} of {io.dtype}")
+    if len(io) and (io.min() < 0 or io.max() >= len(x)): raise ValueError(f"image_of_text points at images {int(io.min())}..{int(io.max())}, but there are {len(x)} images (0..{len(x) - 1})")
     acc = _LSE()
     for i in range(0, len(x), block):
         v = (x[i:i + block] @ y.T).mul_(2 * t).sub_(2 * t).clamp_(max=0)
@@ -148,7 +170,7 @@ class AlignUniformReport:
     def _repr_html_(self):
         return (self.to_frame().to_html(float_format=lambda v: f"{v:.4f}") +
                 f"<p style='font-size:85%'>{html.escape(self.name)} — alignment: mean ‖x−y‖^{self.alpha:g} over (caption, image) pairs; "
-                f"uniformity: log E exp(−{self.t:g}‖·‖²) (lower is more uniform, range [−{2 * self.t:g}, 0]); cross: unmatched image-text pairs; "
+                f"uniformity: log E exp(−{self.t:g}‖·‖²) (lower is more uniform; range [−2tN/(N−1), 0], → [−{2 * self.t:g}, 0] as N grows); cross: unmatched image-text pairs; "
                 f"centred: each modality's mean subtracted, then renormalised (I0T)</p>")
 
     def point(self, which:str="raw")->tuple:

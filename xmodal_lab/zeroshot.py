@@ -4,11 +4,12 @@
 
 # %% ../nbs/11_zeroshot.ipynb #9bcb2056
 from __future__ import annotations
-import html
+import html, math
 from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 from .core import Embeddings, l2_normalise, check_features
+from .metrics import rank_queries
 
 # %% auto #0
 __all__ = ['class_embeddings', 'ZeroShotResult', 'zero_shot']
@@ -89,9 +90,12 @@ def zero_shot(
     w = class_embeddings(model, tokenizer, list(classnames), list(templates))
     if w.shape[1] != x.shape[1]: raise ValueError(f"class embeddings have dimension {w.shape[1]} but images have {x.shape[1]} — same model?")
     logits = model.logit_scale.exp().item() * (x @ w.T)
-    top = logits.topk(min(5, C), 1).indices
-    conf = torch.bincount(labels * C + top[:, 0], minlength=C * C).view(C, C)
+    # the true class's rank by the retrieval engine: exact, ties pessimistic, as in retrieval
+    rank = rank_queries(x, w, labels, torch.arange(C))["first_rank"]
+    best_other = logits.scatter(1, labels[:, None], -math.inf).argmax(1)     # a class that scores at least as high, when wrong
+    pred = torch.where(rank == 1, labels, best_other)
+    conf = torch.bincount(labels * C + pred, minlength=C * C).view(C, C)
     n = conf.sum(1)
     per = {c: (conf[i, i] / n[i]).item() if n[i] else None for i, c in enumerate(classnames)}
-    return ZeroShotResult((top[:, 0] == labels).float().mean().item(), (top == labels[:, None]).any(1).float().mean().item(),
+    return ZeroShotResult((rank == 1).float().mean().item(), (rank <= min(5, C)).float().mean().item(),
                           per, conf, logits, labels, list(classnames), list(templates), by)
