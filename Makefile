@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv sync-check clean-check readme-check cells-check nbdev-test pytest bench docs-html
+.PHONY: demo test venv sync-check clean-check readme-check cells-check nbdev-test pytest bench docs-html docs-check
 
 $(STAMP): setup.py settings.ini
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/xmodal-lab demo
 
 # 1. export changes nothing  2. notebooks are clean  3. README is current  4. no cell that the docs build would run
-# out of context  5. notebooks run  6. pytest
-test: $(STAMP) sync-check clean-check readme-check cells-check nbdev-test pytest
+# out of context  5. notebooks run  6. pytest  7. the docs pages render in a browser (when Chromium is present; in CI always)
+test: $(STAMP) sync-check clean-check readme-check cells-check nbdev-test pytest docs-check
 
 sync-check: $(STAMP)
 	$(BIN)/nbdev_export
@@ -49,3 +49,7 @@ bench: $(STAMP)
 
 docs-html: $(STAMP)
 	$(BIN)/python tools/docs_html.py
+
+docs-check: $(STAMP)
+	@if command -v chromium >/dev/null || test -x /usr/bin/chromium; then $(BIN)/python tools/docs_html.py --check; \
+	else echo "docs check skipped: no Chromium here (Debian: apt-get install chromium)"; test -z "$$CI" || { echo "CI must run the docs check"; exit 1; }; fi

@@ -7,8 +7,9 @@ REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
-    "Every test gets its own embeddings cache."
+    "Every test gets its own embeddings cache, and nothing reaches for the Hugging Face hub."
     monkeypatch.setenv("XMODAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture
 def real_features():

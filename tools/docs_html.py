@@ -1,38 +1,176 @@
-"""Check the docs without Quarto: nbdev's processed notebooks → nbconvert HTML pages that load plotly.js from the
-page's own folder (no CDN) → optional screenshots in headless Chromium.
+"""Check the docs without Quarto, showing what the site will show.
 
-Usage: python tools/docs_html.py [--screenshot] [--only 20_gap]   → pages in _docs_local/
+1. nbdev's `proc_nbs` processes the notebooks as `nbdev_docs` does before Quarto;
+2. this script then does what Quarto would do with what nbdev leaves for it: the YAML front matter becomes the page
+   title and description; cells marked `#| hide` or `#| include: false` go, `#| echo: false` hides the code and
+   `#| output: false` the outputs, `#|` lines are not shown, and Quarto's link attributes (`[source](...){target=...}`)
+   are dropped;
+3. nbconvert renders the pages into `_docs_local/`, keeping the folder layout of `nbs/` (so `tutorials/` pages are one
+   level down, as on the site). plotly.js comes from the site root through the same relative path that `_quarto.yml`
+   (and `tutorials/_metadata.yml`) put in every page's header; math is rendered offline by KaTeX (from the npm
+   registry once, cached in `.cache/katex`), never from a CDN;
+4. with `--check`, every page is opened in headless Chromium (Playwright, system Chromium) with every request that
+   leaves the page's folder blocked, and a full-page screenshot is saved beside it. The check fails on an error output
+   in a notebook, a page error in the browser, a figure that does not draw (each stored plotly output must become a
+   `.js-plotly-plot` with a non-empty SVG), math that KaTeX cannot render, or a request to the network.
+
+Usage: python tools/docs_html.py [--check] [--only 20_gap]    → pages and screenshots in _docs_local/
 """
-import argparse, shutil, subprocess, tempfile
+import argparse, json, re, shutil, subprocess, sys, tarfile
 from pathlib import Path
-import nbformat, plotly
+import nbformat, plotly, yaml
 from nbconvert import HTMLExporter
-from nbdev.serve import proc_nbs
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "_docs_local"
+NBS, OUT, KATEX_VERSION = ROOT / "nbs", ROOT / "_docs_local", "0.19.1"
+KATEX = ROOT / ".cache" / "katex" / KATEX_VERSION
 
-def shoot(html:Path, png:Path):
-    with tempfile.TemporaryDirectory() as prof:
-        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                        "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic", f"--user-data-dir={prof}",
-                        f"--screenshot={png}", "--window-size=1200,2400", "--virtual-time-budget=8000", f"file://{html}"],
-                       check=True, capture_output=True, timeout=120)
+def katex_dir()->Path:
+    "KaTeX's dist folder, fetched once with `npm pack` (the npm registry is reachable where PyPI is)."
+    if (KATEX / "katex.min.js").is_file(): return KATEX
+    KATEX.mkdir(parents=True, exist_ok=True)
+    npm = shutil.which("npm")
+    if npm is None: raise SystemExit("KaTeX is not cached and npm is missing: install npm (apt-get install npm) to render math offline")
+    subprocess.run([npm, "pack", f"katex@{KATEX_VERSION}", "--silent"], cwd=KATEX, check=True, capture_output=True, timeout=300)
+    with tarfile.open(next(KATEX.glob("katex-*.tgz"))) as t:
+        for m in t.getmembers():
+            if m.name.startswith("package/dist/") and m.isfile():
+                m.name = m.name[len("package/dist/"):]; t.extract(m, KATEX)
+    return KATEX
 
-def main():
-    ap = argparse.ArgumentParser(); ap.add_argument("--screenshot", action="store_true"); ap.add_argument("--only", default="")
-    a = ap.parse_args()
+def directives(src:str)->dict:
+    "`#| key: value` lines of a cell, and bare flags (`#| hide`) as True."
+    out = {}
+    for line in src.splitlines():
+        if not line.startswith("#|"): continue
+        k, _, v = line[2:].strip().partition(":")
+        out[k.strip()] = v.strip().lower() if v else True
+    return out
+
+LINK_ATTRS = re.compile(r"(\]\([^)]*\))\{[^}]*\}")
+
+def quarto_like(nb):
+    "What Quarto does with nbdev's output: front matter → title, cell options applied, `#|` lines and link attributes gone."
+    cells, front = [], {}
+    for c in nb.cells:
+        if c.cell_type == "raw" and c.source.lstrip().startswith("---"):
+            front.update(yaml.safe_load(c.source.strip().strip("-")) or {}); continue
+        if c.cell_type == "code":
+            d = directives(c.source)
+            if d.get("hide") or d.get("include") == "false" or "default_exp" in d: continue
+            c.source = "\n".join(l for l in c.source.splitlines() if not l.startswith("#|")).strip()
+            if d.get("output") == "false": c.outputs = []
+            if d.get("echo") == "false": c.source = ""
+            for o in c.get("outputs", []):
+                for key in ("text/markdown", "text/html"):
+                    if key in o.get("data", {}): o["data"][key] = LINK_ATTRS.sub(r"\1", o["data"][key])
+            if not c.source and not c.get("outputs"): continue
+        if c.cell_type == "markdown": c.source = LINK_ATTRS.sub(r"\1", c.source)
+        cells.append(c)
+    head = []
+    if front.get("title"): head.append(nbformat.v4.new_markdown_cell(f"# {front['title']}" + (f"\n\n> {front['description']}" if front.get("description") else "")))
+    nb.cells = head + cells
+    nb.metadata.pop("widgets", None)          # stale widget state (progress bars): the static page draws no widget
+    return nb
+
+def plotly_include(depth:int)->str:
+    "The plotly.js <script> the site puts in a page `depth` folders below the root (from _quarto.yml and _metadata.yml)."
+    cfg = (NBS / "tutorials" / "_metadata.yml") if depth else (NBS / "_quarto.yml")
+    m = re.search(r'<script src="([^"]*plotly\.min\.js)"></script>', cfg.read_text())
+    if m is None: raise SystemExit(f"{cfg} does not include plotly.min.js in the page header")
+    return m.group(0)
+
+def page_html(nb, depth:int, exp)->str:
+    body, _ = exp.from_notebook_node(nb)
+    body = re.sub(r'<script[^>]*src="https://cdn[^"]*(mathjax|MathJax)[^"]*"[^>]*>\s*</script>', "", body)
+    body = re.sub(r"<script type=\"text/x-mathjax-config\">.*?</script>", "", body, flags=re.S)
+    body = re.sub(r'<script type="module">(?:(?!</script>).)*mermaid(?:(?!</script>).)*</script>', "", body, flags=re.S)   # no diagrams here
+    body = re.sub(r'<script[^>]*src="https?://[^"]*require(\.min)?\.js"[^>]*>\s*</script>', "", body)             # no widgets in static pages
+    if (m := re.search(r'(<script[^>]*src="|<link[^>]*href="|import\(")(https?://[^"]+)', body)): raise AssertionError(f"the page loads {m.group(2)} from the network")
+    up = "../" * depth
+    katex = (f'<link rel="stylesheet" href="{up}katex/katex.min.css">\n<script src="{up}katex/katex.min.js"></script>\n'
+             f'<script src="{up}katex/contrib/auto-render.min.js"></script>\n'
+             '<script>document.addEventListener("DOMContentLoaded", () => renderMathInElement(document.body, {delimiters: ['
+             '{left: "$$", right: "$$", display: true}, {left: "$", right: "$", display: false}, {left: "\\\\(", right: "\\\\)", display: false}, '
+             '{left: "\\\\[", right: "\\\\]", display: true}], throwOnError: false, ignoredClasses: ["jp-OutputArea", "highlight"]}));</script>')
+    return body.replace("<head>", f"<head>\n{plotly_include(depth)}\n{katex}", 1)
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+def notebook_errors(nb)->list:
+    "Error outputs left in a notebook (they would show on the site), including tracebacks printed by a failing display."
+    bad = []
+    for i, c in enumerate(nb.cells):
+        for o in c.get("outputs", []):
+            text = ANSI.sub("", o.get("text", "") if o.get("output_type") == "stream" else o.get("data", {}).get("text/plain", ""))
+            if o.get("output_type") == "error": bad.append(f"cell {i}: {o.get('ename')}: {o.get('evalue')}"[:200])
+            elif "Traceback (most recent call last)" in text:
+                last = [l for l in text.splitlines() if re.match(r"^\w+(Error|Exception)\b", l)]
+                bad.append(f"cell {i}: a traceback in the output ({(last or ['?'])[-1][:120]})")
+    return bad
+
+def n_figures(nb)->int:
+    return sum("Plotly.newPlot" in o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", []))
+
+def check_page(browser, page_path:Path, want_figs:int)->list:
+    "Open a page offline, screenshot it whole, and list what is wrong with it."
+    problems, external = [], []
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    def route(r):
+        if r.request.url.startswith("file://"): return r.continue_()
+        external.append(r.request.url); return r.abort()
+    page.route("**/*", route)
+    page.goto(page_path.as_uri(), wait_until="load")
+    page.wait_for_timeout(500)
+    drawn = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {
+        const s = p.querySelector('svg.main-svg'); const r = s ? s.getBoundingClientRect() : null;
+        return !!(r && r.width > 50 && r.height > 50 && p.querySelectorAll('.trace, .heatmaplayer, .imagelayer, .barlayer path, .scatterlayer path').length); })""")
+    if len(drawn) != want_figs: problems.append(f"{want_figs} figures stored, {len(drawn)} on the page")
+    if not all(drawn): problems.append(f"{drawn.count(False)} of {len(drawn)} figures are blank")
+    if (n := page.evaluate("document.querySelectorAll('.katex-error').length")): problems.append(f"{n} formulas KaTeX cannot render")
+    if external: problems.append(f"{len(external)} requests to the network, e.g. {external[0]}")
+    page.screenshot(path=str(page_path.with_suffix(".png")), full_page=True)
+    page.close()
+    return problems
+
+def chromium()->str|None:
+    return next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium") if p and Path(p).exists()), None)
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(); ap.add_argument("--check", action="store_true"); ap.add_argument("--only", default="")
+    a = ap.parse_args(argv)
+    from nbdev.serve import proc_nbs
     proc = Path(proc_nbs(n_workers=0))
     OUT.mkdir(exist_ok=True)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", OUT / "plotly.min.js")
+    shutil.copytree(katex_dir(), OUT / "katex", dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tgz"))
     exp = HTMLExporter(template_name="lab")
-    for nb in sorted(proc.rglob("*.ipynb")):
-        if a.only not in nb.stem: continue
-        body, _ = exp.from_notebook_node(nbformat.read(nb, as_version=4))
-        assert "cdn.plot.ly" not in body and "cdn.jsdelivr.net/npm/plotly" not in body, f"{nb.name}: a figure loads plotly.js from a CDN"
-        body = body.replace("<head>", '<head>\n<script src="plotly.min.js"></script>', 1)
-        page = OUT / f"{nb.stem}.html"; page.write_text(body)
-        if a.screenshot: shoot(page, OUT / f"{nb.stem}.png")
-        print(f"{page}" + (f"  + {nb.stem}.png" if a.screenshot else ""))
+    pages, failures = [], {}
+    for src in sorted(proc.rglob("*.ipynb")):
+        rel = src.relative_to(proc)
+        if a.only not in src.stem: continue
+        raw = nbformat.read(src, as_version=4)
+        if (errs := notebook_errors(raw)): failures[str(rel)] = errs
+        nb = quarto_like(raw)
+        out = (OUT / rel).with_suffix(".html"); out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page_html(nb, len(rel.parts) - 1, exp))
+        pages.append((out, n_figures(nb)))
+        print(out.relative_to(ROOT))
+    if a.check:
+        exe = chromium()
+        if exe is None: raise SystemExit("no Chromium: install Debian's chromium (apt-get install chromium) to check the pages in a browser")
+        from playwright.sync_api import sync_playwright
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-dev-shm-usage", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+            for out, figs in pages:
+                if (pr := check_page(b, out, figs)): failures.setdefault(str(out.relative_to(OUT)), []).extend(pr)
+                print(f"checked {out.relative_to(ROOT)}: {figs} figures" + (f" — {'; '.join(pr)}" if pr else ", ok") + f"; screenshot {out.with_suffix('.png').relative_to(ROOT)}")
+            b.close()
+    if failures:
+        print("\nDOCS CHECK FAILED:\n" + "\n".join(f"  {k}: {'; '.join(v)}" for k, v in failures.items()), file=sys.stderr)
+        return 1
+    print(f"{len(pages)} pages" + (", all checked in Chromium" if a.check else ""))
+    return 0
 
-if __name__ == "__main__": main()
+if __name__ == "__main__": sys.exit(main())

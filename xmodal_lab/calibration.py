@@ -8,6 +8,7 @@ import math, warnings
 from dataclasses import dataclass, field
 import torch
 from torch import Tensor
+from .core import fmt
 
 # %% auto #0
 __all__ = ['BIN_RULE', 'check_logits', 'reliability', 'ece', 'TemperatureFit', 'fit_temperature', 'CalibrationResult',
@@ -101,9 +102,9 @@ class CalibrationResult:
     convention:str=BIN_RULE
 
     def _repr_html_(self):
-        return (f"<table><tr><th></th><th>ECE (15 bins)</th><th>NLL</th></tr><tr><th>raw</th><td>{self.ece:.4f}</td><td>{self.nll:.4f}</td></tr>"
-                f"<tr><th>temperature-scaled (T = {self.temperature:.3f})</th><td>{self.ece_scaled:.4f}</td><td>{self.nll_scaled:.4f}</td></tr></table>"
-                f"<p style='font-size:85%'>top-1 accuracy {self.accuracy:.3f}; T fitted on {self.n_fit} held-out items, evaluated on {self.n_eval}; "
+        return (f"<table><tr><th></th><th>ECE (15 bins)</th><th>NLL</th></tr><tr><th>raw</th><td>{fmt(self.ece)}</td><td>{fmt(self.nll)}</td></tr>"
+                f"<tr><th>temperature-scaled (T = {fmt(self.temperature)})</th><td>{fmt(self.ece_scaled)}</td><td>{fmt(self.nll_scaled)}</td></tr></table>"
+                f"<p style='font-size:85%'>top-1 accuracy {fmt(self.accuracy)}; T fitted on {self.n_fit} held-out items, evaluated on {self.n_eval}; "
                 f"{self.convention}{'; ' + self.temperature_note if self.temperature_note else ''}</p>")
 
     def plot(self):

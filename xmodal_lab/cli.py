@@ -8,23 +8,40 @@ import argparse, json, os, sys, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['parse_data', 'demo_report', 'cmd_demo', 'cmd_embed', 'cmd_train_tiny', 'cmd_finetune', 'parser', 'main']
+__all__ = ['SPEC_GRAMMAR', 'check_data_spec', 'parse_data', 'demo_report', 'cmd_demo', 'cmd_embed', 'cmd_train_tiny',
+           'cmd_finetune', 'parser', 'check_args', 'main']
 
 # %% ../nbs/90_cli.ipynb #5ad900dc
-def parse_data(spec:str, on_error:str="raise"):
-    "A dataset from a command-line `SPEC`."
-    from xmodal_lab import data
+SPEC_GRAMMAR = "shapes:SPLIT[:N] (SPLIT train|val|test, N a whole number), coco:IMAGES_DIR:CAPTIONS_JSON, csv:FILE or folder:DIR"
+
+def check_data_spec(spec:str)->tuple:
+    "(kind, parts) of a dataset `SPEC`, its grammar and files checked without importing torch; a clear error otherwise."
     kind, _, rest = spec.partition(":")
     if kind == "shapes":
         split, _, n = (rest or "test").partition(":")
-        return data.shapes(split, n=int(n) if n else None)
+        if split not in ("train", "val", "test") or (n and not n.isdigit()) or n == "0":
+            raise ValueError(f"bad dataset spec {spec!r}: {'N must be a whole number ≥ 1' if split in ('train', 'val', 'test') else 'unknown split ' + repr(split)} — the grammar is {SPEC_GRAMMAR}")
+        return kind, (split, int(n) if n else None)
     if kind == "coco":
         images, _, captions = rest.rpartition(":")
-        if not images: raise ValueError("coco data needs both paths: coco:IMAGES_DIR:CAPTIONS_JSON")
-        return data.coco_captions(images, captions, on_error=on_error)
-    if kind == "csv": return data.csv_captions(rest, on_error=on_error)
-    if kind == "folder": return data.image_folder(rest, on_error=on_error)
-    raise ValueError(f"unknown dataset spec {spec!r}: use shapes:SPLIT[:N], coco:IMAGES_DIR:CAPTIONS_JSON, csv:FILE or folder:DIR")
+        if not images: raise ValueError(f"coco data needs both paths: coco:IMAGES_DIR:CAPTIONS_JSON, got {spec!r}")
+        if not Path(images).is_dir(): raise FileNotFoundError(f"images folder not found: {images}")
+        if not Path(captions).is_file(): raise FileNotFoundError(f"captions file not found: {captions}")
+        return kind, (images, captions)
+    if kind in ("csv", "folder"):
+        ok = Path(rest).is_file() if kind == "csv" else Path(rest).is_dir()
+        if not rest or not ok: raise FileNotFoundError(f"{'captions file' if kind == 'csv' else 'image folder'} not found: {rest!r} (from --data {spec})")
+        return kind, (rest,)
+    raise ValueError(f"unknown dataset spec {spec!r}: use {SPEC_GRAMMAR}")
+
+def parse_data(spec:str, on_error:str="raise", img_key:str="filepath", caption_key:str|None=None):
+    "A dataset from a command-line `SPEC`."
+    kind, parts = check_data_spec(spec)
+    from xmodal_lab import data
+    if kind == "shapes": return data.shapes(parts[0], n=parts[1])
+    if kind == "coco": return data.coco_captions(*parts, on_error=on_error)
+    if kind == "csv": return data.csv_captions(parts[0], img_key=img_key, caption_key=caption_key, on_error=on_error)
+    return data.image_folder(parts[0], on_error=on_error)
 
 # %% ../nbs/90_cli.ipynb #cdfe20cc
 def demo_report(emb, model=None, tokenizer=None)->str:
@@ -37,9 +54,10 @@ def cmd_demo(args)->int:
     from xmodal_lab.models import load_model
     from xmodal_lab.embed import embed
     t0 = time.time()
+    from xmodal_lab.embed import weights_label
+    ds = parse_data(args.data, img_key=args.img_key, caption_key=args.caption_key)
     model, preprocess, tokenizer = load_model(args.model, args.pretrained)
-    ds = parse_data(args.data)
-    print(f"model: {model.xmodal['model']} (weights: {model.xmodal['pretrained']})\ndata: {ds.name}: {ds.n_images} images, {len(ds.captions)} captions")
+    print(f"model: {model.xmodal['model']} ({weights_label(model)})\ndata: {ds.name}: {ds.n_images} images, {len(ds.captions)} captions")
     emb = embed(model, ds, batch_size=args.batch_size, bf16=args.bf16, cache=not args.no_cache, progress=not args.quiet)
     print(demo_report(emb, model, tokenizer))
     print(f"\ndone in {time.time() - t0:.1f} s")
@@ -49,8 +67,9 @@ def cmd_demo(args)->int:
 def cmd_embed(args)->int:
     from xmodal_lab.models import load_model
     from xmodal_lab.embed import embed
+    ds = parse_data(args.data, args.on_error, args.img_key, args.caption_key)
     model, _, _ = load_model(args.model, args.pretrained)
-    emb = embed(model, parse_data(args.data, args.on_error), batch_size=args.batch_size, num_workers=args.workers,
+    emb = embed(model, ds, batch_size=args.batch_size, num_workers=args.workers,
                 bf16=args.bf16, cache=not args.no_cache, progress=not args.quiet)
     print(f"saved {emb!r} to {emb.save(args.out)}")
     return 0
@@ -90,8 +109,10 @@ def parser()->argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     def common(s, data="shapes:test"):
         s.add_argument("--model", default="xmodal-tiny", help="open_clip architecture, hf-hub:org/repo, or xmodal-tiny")
-        s.add_argument("--pretrained", default=None, help="open_clip tag, checkpoint path or 'random'; default the model's own")
+        s.add_argument("--pretrained", default=None, help="open_clip tag, checkpoint path or 'random' (random weights must be asked for); default: xmodal-tiny's shipped weights")
         s.add_argument("--data", default=data, help="shapes:SPLIT[:N] | coco:IMAGES_DIR:CAPTIONS_JSON | csv:FILE | folder:DIR")
+        s.add_argument("--img-key", "--csv-img-key", dest="img_key", default="filepath", help="csv: the column of image paths")
+        s.add_argument("--caption-key", "--csv-caption-key", dest="caption_key", default=None, help="csv: the column of captions (default caption, else title)")
         s.add_argument("--batch-size", type=int, default=64)
         s.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
         s.add_argument("--no-cache", action="store_true", help="neither read nor write the embeddings cache")
@@ -129,11 +150,24 @@ def parser()->argparse.ArgumentParser:
     return p
 
 # %% ../nbs/90_cli.ipynb #8b28a804
+def check_args(args):
+    "Validate what can be checked without torch: data specs, a checkpoint path, the output location."
+    for key in ("data", "val"):
+        if getattr(args, key, None): check_data_spec(getattr(args, key))
+    pre = getattr(args, "pretrained", None)
+    if pre and pre != "random" and (os.sep in pre or pre.startswith(".") or pre.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))) and not Path(pre).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {pre}")
+    out = getattr(args, "out", None)
+    if out and args.cmd in ("embed", "finetune") and Path(out).exists() and Path(out).is_dir() == (args.cmd == "embed"):
+        raise ValueError(f"--out {out} is {'a folder: give a .safetensors file' if args.cmd == 'embed' else 'a file: give a folder'}")
+
 def main(argv:list|None=None)->int:
     "Entry point of the `xmodal-lab` command."
     args = parser().parse_args(argv)
     if getattr(args, "data", "") is None: parser().error("--data is required")
-    try: return args.fn(args)
+    try:
+        check_args(args)                    # arguments and files first, before seconds of heavy imports
+        return args.fn(args)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as ex:
         print(f"xmodal-lab {args.cmd}: error: {ex}", file=sys.stderr)
         return 2

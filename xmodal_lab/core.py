@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ad4dbb84
 from __future__ import annotations
-import hashlib, html, json, os, tempfile
+import hashlib, html, json, math, os, tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 import numpy as np
@@ -12,7 +12,8 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['FORMAT', 'check_features', 'l2_normalise', 'atomic_write', 'fingerprint', 'Embeddings', 'read_manifest']
+__all__ = ['FORMAT', 'check_features', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'atomic_write', 'fingerprint',
+           'Embeddings', 'read_manifest']
 
 # %% ../nbs/00_core.ipynb #2ea704da
 def _rows(mask:Tensor, n:int=5)->str:
@@ -42,6 +43,34 @@ def l2_normalise(x:Tensor)->Tensor:
     x = x.float()
     n = x.norm(dim=-1, keepdim=True)
     return x if bool(((n - 1).abs() <= 1e-6).all()) else x / n
+
+# %% ../nbs/00_core.ipynb #639ca5b5
+def fmt(v, digits:int=3)->str:
+    "The package's one number format: integers as integers, NaN/None as '—', other numbers with `digits` decimals."
+    if isinstance(v, Tensor) and v.numel() == 1: v = v.item()
+    if v is None: return "—"
+    if isinstance(v, (bool, np.bool_)): return str(bool(v))
+    if isinstance(v, (int, np.integer)): return f"{int(v):d}"
+    if isinstance(v, str): return v
+    f = float(v)
+    return "—" if math.isnan(f) else f"{f:.{digits}f}"
+
+def table_text(rows:dict, digits:int=3)->str:
+    "A plain-text table of `rows` (row name -> {column: value}), every number through `fmt`."
+    cols = list(dict.fromkeys(c for r in rows.values() for c in r))
+    cells = {r: [fmt(v.get(c), digits) for c in cols] for r, v in rows.items()}
+    w0 = max([len(str(r)) for r in rows] + [0])
+    ws = [max([len(c)] + [len(cells[r][j]) for r in rows]) for j, c in enumerate(cols)]
+    line = lambda name, vals: f"{str(name):<{w0}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(vals, ws))
+    return "\n".join([line("", cols)] + [line(r, cells[r]) for r in rows])
+
+def table_html(rows:dict, digits:int=3)->str:
+    "An HTML table of `rows` (row name -> {column: value}), every number through `fmt` and every name escaped."
+    cols = list(dict.fromkeys(c for r in rows.values() for c in r))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(r))}</th>" + "".join(f"<td>{html.escape(fmt(v.get(c), digits))}</td>" for c in cols) + "</tr>"
+                   for r, v in rows.items())
+    return f"<table><tr><th></th>{head}</tr>{body}</table>"
 
 # %% ../nbs/00_core.ipynb #6f1549b7
 def atomic_write(

@@ -13,9 +13,9 @@ from .core import fingerprint
 
 # %% auto #0
 __all__ = ['COLOURS', 'SHAPES', 'SIZES', 'POSITIONS', 'SPLITS', 'BACKGROUNDS', 'IMAGE_EXTENSIONS', 'ImageError',
-           'ImageCaptionDataset', 'render', 'phrase', 'captions_for', 'sample_objects', 'object_set', 'ShapesDataset',
-           'shapes', 'FileDataset', 'from_pairs', 'coco_captions', 'csv_captions', 'image_folder', 'ImageGrid',
-           'show_grid']
+           'ImageCaptionDataset', 'caption_offsets', 'render', 'phrase', 'captions_for', 'sample_objects', 'object_set',
+           'ShapesDataset', 'shapes', 'FileDataset', 'from_pairs', 'coco_captions', 'csv_captions', 'image_folder',
+           'ImageGrid', 'show_grid']
 
 # %% ../nbs/01_data.ipynb #66a227d6
 class ImageError(ValueError):
@@ -39,6 +39,15 @@ class ImageCaptionDataset:
     def source(self, i:int)->str: return f"{self.name}[{i}]"
     def __len__(self): return self.n_images
     def __repr__(self): return f"{type(self).__name__}('{self.name}', {self.n_images} images, {len(self.captions)} captions, fingerprint={self.fingerprint})"
+
+# %% ../nbs/01_data.ipynb #78c7734e
+def caption_offsets(ds)->tuple:
+    """(captions per image, start of each image's run in `grouped`, `grouped`: caption indices grouped by image);
+    caption k of image i is `grouped[start[i] + k]`. Computed once per dataset."""
+    if getattr(ds, "_offsets", None) is None:
+        per = np.bincount(ds.image_of_text, minlength=ds.n_images)
+        ds._offsets = (per, np.concatenate([[0], np.cumsum(per)[:-1]]), np.argsort(ds.image_of_text, kind="stable"))
+    return ds._offsets
 
 # %% ../nbs/01_data.ipynb #320d184a
 COLOURS = {"red": (215, 40, 40), "green": (40, 160, 60), "blue": (40, 80, 215),
@@ -257,7 +266,7 @@ def csv_captions(
     cols = list(rows[0]) if rows else []
     caption_key = caption_key or next((k for k in ("caption", "title") if k in cols), "caption")
     for k in (img_key, caption_key):
-        if rows and k not in cols: raise ValueError(f"{path} has no column '{k}' (columns: {cols}) — pass img_key=/caption_key=")
+        if rows and k not in cols: raise ValueError(f"{path} has no column '{k}' (columns: {cols}) — pass img_key=/caption_key= (on the command line: --img-key/--caption-key, or open_clip's --csv-img-key/--csv-caption-key)")
     root = Path(root) if root else path.parent
     return from_pairs(f"csv/{path.stem}", [((root / r[img_key]), r[caption_key]) for r in rows], on_error)
 

@@ -14,7 +14,8 @@ from .core import Embeddings, fingerprint
 from .data import ImageCaptionDataset, ImageError
 
 # %% auto #0
-__all__ = ['weights_fingerprint', 'default_cache_dir', 'cache_key', 'encode_images', 'encode_texts', 'embed']
+__all__ = ['weights_fingerprint', 'default_cache_dir', 'cache_key', 'encode_images', 'encode_texts', 'weights_label',
+           'provenance', 'embed']
 
 # %% ../nbs/03_embed.ipynb #e3d00319
 def weights_fingerprint(model:nn.Module)->str:
@@ -88,6 +89,22 @@ def _drop_failed(dataset, failed:list)->tuple:
     keep_img = np.ones(dataset.n_images, bool); keep_img[failed] = False
     return keep_img, keep_img[np.asarray(dataset.image_of_text)]
 
+# %% ../nbs/03_embed.ipynb #2626e0e6
+def weights_label(model:nn.Module)->str:
+    "What weights a model holds, in words: their source at load time, and whether they changed since (e.g. fine-tuned)."
+    info = getattr(model, "xmodal", {})
+    now = weights_fingerprint(model)
+    src = info.get("weights") or "weights of unknown origin (not loaded with load_model)"
+    if info.get("weights_hash") and info["weights_hash"] != now: return f"{src}, changed in memory since loading (weights {now[:12]})"
+    return f"{src} (weights {now[:12]})"
+
+def provenance(model:nn.Module, dataset, preprocess, bf16:bool)->dict:
+    "The provenance of one `embed` call: the model and the weights it holds, the dataset by name and fingerprint, preprocessing."
+    info = getattr(model, "xmodal", {})
+    return {"model": info.get("model", type(model).__name__), "pretrained": info.get("pretrained"), "weights": weights_label(model),
+            "weights_hash": weights_fingerprint(model), "dataset": dataset.name, "fingerprint": dataset.fingerprint, "bf16": bf16,
+            "preprocess": " | ".join(type(t).__name__ for t in getattr(preprocess, "transforms", [preprocess]))}
+
 # %% ../nbs/03_embed.ipynb #9bb85c52
 def embed(
     model:nn.Module,        # an open_clip model, e.g. from `load_model`
@@ -111,9 +128,12 @@ def embed(
     t0 = time.time()
     key = cache_key(model, dataset, preprocess, tokenizer, bf16)
     path = Path(cache_dir or default_cache_dir()) / "embeddings" / f"{key}.safetensors"
+    prov = provenance(model, dataset, preprocess, bf16)
     if cache and path.exists():
         try:
             e = Embeddings.load(path)
+            # the arrays are the cached ones; the names are this call's (the same content can come under other names)
+            e.meta = {**e.meta, **prov, "cache_key": key, "cache": str(path)}
             if verbose: print(f"embeddings: cache hit {path} ({time.time() - t0:.2f} s)")
             return e
         except (ValueError, OSError) as ex: warnings.warn(f"embeddings cache file is unusable, recomputing: {ex}")
@@ -123,12 +143,9 @@ def embed(
     if failed: warnings.warn(f"skipped {len(failed)} unreadable images of '{dataset.name}' (first: {dataset.source(failed[0])}) and their {int((~keep_txt).sum())} captions")
     caps = [c for c, k in zip(dataset.captions, keep_txt) if k]
     y = encode_texts(model, tokenizer, caps, 4 * batch_size, bf16, device, progress)
-    info = getattr(model, "xmodal", {})
     e = Embeddings(x[keep_img], y, np.cumsum(keep_img)[np.asarray(dataset.image_of_text)[keep_txt]] - 1,
                    {k: v[keep_img] for k, v in dataset.labels.items()}, dataset.label_names, caps,
-                   {"model": info.get("model", type(model).__name__), "pretrained": info.get("pretrained"), "dataset": dataset.name,
-                    "fingerprint": dataset.fingerprint, "cache_key": key, "bf16": bf16, "skipped_images": len(failed),
-                    "preprocess": " | ".join(type(t).__name__ for t in getattr(preprocess, "transforms", [preprocess]))})
+                   {**prov, "cache_key": key, "skipped_images": len(failed)})
     if cache: e.save(path)
     if verbose: print(f"embeddings: computed {e.n_images} images and {e.n_texts} captions in {time.time() - t0:.1f} s" + (f", cached at {path}" if cache else ""))
     return e

@@ -8,18 +8,16 @@ import html
 from dataclasses import dataclass, field
 from .core import Embeddings
 from .metrics import retrieval, RetrievalResult
-from .zeroshot import zero_shot
+from .zeroshot import zero_shot, zero_shot_all
 from .calibration import calibration
 from .hubness import hubness
 from .gap import l2m_gap, cone_similarity
 
 # %% auto #0
-__all__ = ['ZERO_SHOT_PROMPTS', 'Evaluation', 'evaluate']
+__all__ = ['Evaluation', 'evaluate']
 
 # %% ../nbs/14_evaluation.ipynb #18dcf27f
-ZERO_SHOT_PROMPTS = {"shape": ["a photo of a {}", "a small {}", "a large {}"],
-                     "colour": ["a {} shape", "a photo of a {} object", "something {}"],
-                     "class": ["a photo of a {}."]}
+from .zeroshot import ZERO_SHOT_PROMPTS     # one definition, in zeroshot
 
 # %% ../nbs/14_evaluation.ipynb #334af6ae
 @dataclass
@@ -71,12 +69,8 @@ def evaluate(
     k:int=10,               # top-k for hubness
 )->Evaluation:
     "Retrieval, zero-shot with calibration, hubness and gap numbers of `emb`."
-    zs, cal = {}, {}
-    if model is not None:
-        for lab, t in prompts.items():
-            if lab in emb.labels and (emb.labels[lab] >= 0).sum() >= 4:
-                zs[lab] = zero_shot(model, tokenizer, emb, templates=t, by=lab)
-                cal[lab] = calibration(zs[lab].logits, zs[lab].labels)
+    zs = zero_shot_all(model, tokenizer, emb, prompts) if model is not None else {}
+    cal = {lab: calibration(z.logits, z.labels) for lab, z in zs.items()}
     hub = {d: hubness(emb, k=min(k, len(emb.image if d == "t2i" else emb.text)), direction=d) for d in ("t2i", "i2t")}
     return Evaluation(retrieval(emb), retrieval(emb, by="objects", ks=(1, 5), directions=("i2t",)) if "objects" in emb.labels else None,
                       zs, cal, hub, {"L2M": l2m_gap(emb), "cone image": cone_similarity(emb.image), "cone text": cone_similarity(emb.text)})

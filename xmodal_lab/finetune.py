@@ -13,7 +13,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 from .core import atomic_write
 from .models import CheckpointError
-from .tiny import _caption_offsets, image_tensor
+from .tiny import image_tensor
+from .data import caption_offsets
 
 # %% auto #0
 __all__ = ['select_trainable', 'epoch_order', 'load_batch', 'val_metrics', 'save_checkpoint', 'load_checkpoint', 'train_step',
@@ -75,7 +76,7 @@ def epoch_order(ds, epoch:int, seed:int, batch_size:int)->list:
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(ds.n_images, generator=g)
     pick = torch.randint(0, 1 << 30, (ds.n_images,), generator=g).numpy()
-    per, start, grouped = _caption_offsets(ds)
+    per, start, grouped = caption_offsets(ds)
     keep = per[order.numpy()] > 0                                 # images without a caption cannot be a pair
     order, pick = order[torch.from_numpy(keep)], pick[keep]
     caps = grouped[start[order.numpy()] + pick % per[order.numpy()]]
@@ -97,16 +98,13 @@ def val_metrics(model, tokenizer, emb, prompts:dict|None=None)->dict:
     from xmodal_lab.metrics import retrieval
     from xmodal_lab.uniformity import embedding_alignment, uniformity
     from xmodal_lab.gap import l2m_gap
-    from xmodal_lab.evaluation import ZERO_SHOT_PROMPTS
-    from xmodal_lab.zeroshot import zero_shot
+    from xmodal_lab.zeroshot import zero_shot_all
     from xmodal_lab.calibration import ece
     r = retrieval(emb, ks=(1,))
     out = {"i2t_R@1": r["i2t"]["R@1"], "t2i_R@1": r["t2i"]["R@1"], "alignment": embedding_alignment(emb),
            "uniformity": uniformity(torch.cat([emb.image, emb.text])), "gap": l2m_gap(emb)}
-    for lab, t in (prompts or ZERO_SHOT_PROMPTS).items():
-        if lab in emb.labels and (emb.labels[lab] >= 0).sum() >= 4:
-            z = zero_shot(model, tokenizer, emb, templates=t, by=lab)
-            out[f"{lab}_top1"], out[f"{lab}_ECE"] = z.top1, ece(z.logits, z.labels)
+    for lab, z in zero_shot_all(model, tokenizer, emb, prompts).items():   # the same loop as `evaluate`
+        out[f"{lab}_top1"], out[f"{lab}_ECE"] = z.top1, ece(z.logits, z.labels)
     return out
 
 # %% ../nbs/35_finetune.ipynb #61ad632f
@@ -319,7 +317,7 @@ def finetune(
     rank, world, started = _dist(device)
     if batch_size < 2: raise ValueError(f"a batch of {batch_size} pair has no negatives: contrastive fine-tuning needs batch_size ≥ 2")
     if batch_size % world: raise ValueError(f"batch_size {batch_size} must split evenly over {world} processes")
-    n_pairs = int((_caption_offsets(train_data)[0] > 0).sum())   # images with a caption
+    n_pairs = int((caption_offsets(train_data)[0] > 0).sum())   # images with a caption
     per_epoch = min(n_pairs // batch_size, steps_per_epoch or 1 << 62)
     if per_epoch < 1: raise ValueError(f"{n_pairs} captioned training images make no full batch of {batch_size}: lower batch_size or add data")
     if resume and out is None: raise ValueError("resume needs out= (the directory holding the checkpoints)")

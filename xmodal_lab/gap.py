@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from .core import Embeddings, l2_normalise, atomic_write, fingerprint
+from .core import Embeddings, l2_normalise, atomic_write, fingerprint, fmt, table_html
 
 # %% auto #0
 __all__ = ['gap_vector', 'l2m_gap', 'cone_similarity', 'close_gap', 'l2i_gap', 'rmg', 'centroid_cosine', 'separability',
@@ -76,6 +76,12 @@ def separability(emb:Embeddings, test_size:float=0.3, seed:int=0, max_per_side:i
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
     _check_gap_input(emb)
+    small = min(emb.n_images, emb.n_texts, max_per_side)
+    if small < 10: raise ValueError(f"a separability probe needs at least 10 embeddings per modality, got {small}: with fewer, the held-out accuracy is undefined or noise")
+    if small < 100:
+        n_test = int(round(test_size * 2 * small))
+        warnings.warn(f"separability from {small} embeddings per modality: the held-out accuracy rests on about {n_test} points (standard error up to "
+                      f"{0.5 / n_test ** 0.5:.2f}) — use at least 100 per modality")
     g = torch.Generator().manual_seed(seed)
     x = emb.image[torch.randperm(emb.n_images, generator=g)[:max_per_side]]
     y = emb.text[torch.randperm(emb.n_texts, generator=g)[:max_per_side]]
@@ -119,14 +125,14 @@ class GapReport:
         return pd.Series(self.stats, name=self.emb.meta.get("model", "")).to_frame()
 
     def _repr_html_(self):
-        rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v:.4f}</td></tr>" for k, v in self.stats.items())
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{fmt(v)}</td></tr>" for k, v in self.stats.items())
         dims = ", ".join(f"{d['dim']} ({d['share of ‖Δ‖²']:.1%})" for d in self.top_dims[:5])
         return (f"<table><caption style='text-align:left'><b>Modality gap</b> — {html.escape(str(self.emb.meta.get('model', '')))}, "
                 f"{self.emb.n_images} images, {self.emb.n_texts} captions</caption>{rows}</table>"
                 f"<p style='font-size:85%'>dimensions carrying the most of ‖Δ‖²: {dims}</p>")
 
     def __str__(self):
-        return "\n".join(f"{k:>24}: {v:.4f}" for k, v in self.stats.items())
+        return "\n".join(f"{k:>24}: {fmt(v)}" for k, v in self.stats.items())
 
     def plot(self, method:str="pca", **kw):
         "The 2-D projection of both modalities with centroids and the gap vector (see `projection_figure`)."
@@ -140,7 +146,8 @@ def gap_report(emb:Embeddings, separability_probe:bool=True)->GapReport:
          "cone: image": cone_similarity(emb.image), "cone: text": cone_similarity(emb.text),
          "matched cosine": (emb.paired_image * emb.text).sum(1).double().mean().item(),
          "Fréchet distance": frechet_distance(emb.image, emb.text)}
-    if separability_probe: s["linear separability"] = separability(emb)
+    if separability_probe:   # undefined below 10 embeddings per modality: reported as missing, not as a number
+        s["linear separability"] = separability(emb) if min(emb.n_images, emb.n_texts) >= 10 else float("nan")
     return GapReport(s, top_gap_dimensions(emb), emb)
 
 # %% ../nbs/20_gap.ipynb #9b0cb644
@@ -297,6 +304,7 @@ def projection_figure(
     elif method == "umap":
         p = umap_2d(torch.cat([x, y]), seed); c = np.stack([p[:n_img].mean(0), p[n_img:].mean(0)])
     else: raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
+    p, c = np.round(p, 4), np.round(c, 4)                  # 4 decimals is far below a pixel; halves what a stored figure weighs
     px, py = p[:n_img], p[n_img:]
     fig = go.Figure()
     pos = {int(i): k for k, i in enumerate(ii)}

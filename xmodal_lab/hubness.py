@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, check_features, l2_normalise
+from .core import Embeddings, check_features, l2_normalise, fmt, table_html, table_text
 from .metrics import rank_queries, _groups, _summarise, check_cutoffs
 
 # %% auto #0
@@ -71,7 +71,7 @@ class HubnessResult:
 
     def _repr_html_(self):
         return (f"<table><tr><th>k</th><th>skewness of N<sub>k</sub></th><th>anti-hubs</th><th>slots held by top 1%</th></tr>"
-                f"<tr><td>{self.k}</td><td>{self.skewness:.3f}</td><td>{self.anti_hub_share:.3f}</td><td>{self.top1pct_occupancy:.3f}</td></tr></table>")
+                f"<tr><td>{self.k}</td><td>{fmt(self.skewness)}</td><td>{fmt(self.anti_hub_share)}</td><td>{fmt(self.top1pct_occupancy)}</td></tr></table>")
 
     def plot(self, name:str=""):
         "Histogram of N_k: how many gallery items are retrieved how often."
@@ -102,6 +102,10 @@ def hubness(
 )->HubnessResult:
     "k-occurrence skewness, anti-hub share and top-1% occupancy."
     check_k(k)
+    m = (len(_direction(sim_or_emb, direction)[1]) if isinstance(sim_or_emb, Embeddings) else torch.as_tensor(sim_or_emb).shape[-1])
+    if m < 10 * k:
+        warnings.warn(f"hubness at k={k} on a gallery of {m} items says little: each item is in {k}/{m} of the top-k lists by construction — "
+                      f"use a gallery of at least {10 * k} items (10·k) or a smaller k")
     if isinstance(sim_or_emb, Embeddings):
         q, g = _direction(sim_or_emb, direction)
         return hubness_stats(k_occurrence(q, g, k), k)
@@ -152,9 +156,11 @@ class RemedyResult:
         import pandas as pd
         return pd.DataFrame(self.table).T
 
+    def __str__(self): return table_text(self.table) + f"\n{self.direction}, k={self.k}, β={self.beta:g}" + "".join(f"\n⚠ {x}" for x in self.warnings)
+
     def _repr_html_(self):
         w = "".join(f"<p style='color:#b35900;font-size:85%'>⚠ {x}</p>" for x in self.warnings)
-        return self.to_frame().to_html(float_format=lambda v: f"{v:.3f}") + f"<p style='font-size:85%'>{self.direction}, k={self.k}, β={self.beta}</p>" + w
+        return table_html(self.table) + f"<p style='font-size:85%'>{self.direction}, k={self.k}, β={self.beta}</p>" + w
 
 # %% ../nbs/13_hubness.ipynb #7058d168
 def hubness_remedies(

@@ -31,29 +31,42 @@ def text_tower(model:nn.Module)->nn.Module:
 
 # %% ../nbs/30_inversion.ipynb #416ecc09
 def placeholder_ids(tokenizer, template:str, n_tokens:int)->tuple:
-    "Token ids of `template` with `n_tokens` placeholders, and the positions of those placeholders."
+    "Token ids of `template` with `n_tokens` placeholders, and the positions of those placeholders, whatever the tokenizer adds around them."
     if template.count("{}") != 1: raise ValueError(f"the template needs exactly one '{{}}', got {template!r}")
-    star = tokenizer([PLACEHOLDER])[0]; star_id = int(star[1])          # [SOT, *, EOT, 0, ...]
+    specials = set(tokenizer([""])[0].tolist())                          # start/end/padding, whatever this tokenizer uses
+    star = [t for t in tokenizer([PLACEHOLDER])[0].tolist() if t not in specials]
+    if len(star) != 1:
+        raise ValueError(f"this tokenizer splits the placeholder {PLACEHOLDER!r} into {len(star)} tokens {star}; OTI needs one token per "
+                         "pseudo-word — set xmodal_lab.inversion.PLACEHOLDER to a string the tokenizer keeps whole")
     ids = tokenizer([template.format(" ".join([PLACEHOLDER] * n_tokens))])[0]
-    pos = (ids == star_id).nonzero().flatten()
-    if len(pos) != n_tokens: raise ValueError(f"could not place {n_tokens} placeholder tokens in {template!r} (found {len(pos)})")
+    pos = (ids == star[0]).nonzero().flatten()
+    if len(pos) != n_tokens: raise ValueError(f"could not place {n_tokens} placeholder tokens in {template!r} (found {len(pos)}: does the template contain {PLACEHOLDER!r} itself, or is it truncated?)")
     return ids, pos
 
 # %% ../nbs/30_inversion.ipynb #cbfdcbe0
 def encode_text_with(model:nn.Module, ids:Tensor, pos:Tensor, v:Tensor)->Tensor:
     "Text features of token ids `ids` (L,) with the embeddings at positions `pos` replaced by `v` (B, R, d_tok)."
+    from open_clip.transformer import text_global_pool
     t = text_tower(model)
     cast = t.transformer.get_cast_dtype()
-    x = t.token_embedding(ids.to(v.device)).to(cast).expand(len(v), -1, -1).clone()
-    x[:, pos] = v.to(cast)
-    x = x + t.positional_embedding.to(cast)
-    x = t.transformer(x, attn_mask=t.attn_mask)
-    x = t.ln_final(x)
-    from open_clip.transformer import text_global_pool
-    x = text_global_pool(x, ids.expand(len(v), -1), getattr(t, "text_pool_type", getattr(t, "pool_type", "argmax")), getattr(t, "text_eos_id", None))
+    ids_b = ids.to(v.device).expand(len(v), -1)
+    if hasattr(t, "_embeds"):                       # open_clip's TextTransformer: its own embedding, class token (CoCa) and masks
+        x, attn_mask = t._embeds(ids_b)
+        x = x.clone()
+        x[:, pos] = v.to(cast) + t.positional_embedding[pos].to(cast)
+    else:                                           # the CLIP class keeps the text parts on itself
+        x = t.token_embedding(ids_b).to(cast).clone()
+        x[:, pos] = v.to(cast)
+        x, attn_mask = x + t.positional_embedding.to(cast), t.attn_mask
+    x = t.transformer(x, attn_mask=attn_mask)
+    if getattr(t, "cls_emb", None) is not None:     # CoCa: the appended class token is the text feature, normed after pooling
+        pooled = t.ln_final(x[:, -1])
+    else:
+        pooled = text_global_pool(t.ln_final(x), ids_b, getattr(t, "text_pool_type", getattr(t, "pool_type", "argmax")),
+                                  getattr(t, "text_eos_id", getattr(t, "eos_id", None)))
     proj = t.text_projection
-    if proj is None: return x
-    return proj(x) if isinstance(proj, nn.Linear) else x @ proj
+    if proj is None: return pooled
+    return proj(pooled) if isinstance(proj, nn.Linear) else pooled @ proj
 
 # %% ../nbs/30_inversion.ipynb #3664e4eb
 def vision_tower(model:nn.Module)->nn.Module:
@@ -237,21 +250,23 @@ def inversion_study(
     n_texts:int=150,        # OVI queries (text→text), one caption per image
     oti_steps:int=150, ovi_steps:int=1000,
     oti_record:tuple=(5, 10, 25, 50, 100), ovi_record:tuple=(10, 50, 100, 300),
+    oti_tokens:int=1, ovi_tokens:int=1,  # pseudo-tokens R per query; the authors use 2–4 for OVI on larger backbones
     seed:int=0, progress:bool=True,
 )->dict:                    # {"gap", "image": {route: metrics}, "text": {route: metrics}, "settings"}
     "OTI image→image and OVI text→text retrieval against the native routes, with the model's modality gap."
     from xmodal_lab.gap import l2m_gap
     if label not in emb.labels: raise KeyError(f"no label {label!r}; these embeddings have {sorted(emb.labels)}")
-    out = {"gap": l2m_gap(emb), "settings": dict(label=label, n_images=n_images, n_texts=n_texts, oti_steps=oti_steps, ovi_steps=ovi_steps, seed=seed)}
+    out = {"gap": l2m_gap(emb), "settings": dict(label=label, n_images=n_images, n_texts=n_texts, oti_steps=oti_steps, ovi_steps=ovi_steps,
+                                                oti_tokens=oti_tokens, ovi_tokens=ovi_tokens, seed=seed)}
     lab = emb.labels[label]
     if n_images:
         x = emb.image[:n_images]
-        inv = oti(model, tokenizer, x, steps=oti_steps, record=tuple(k for k in oti_record if k < oti_steps), seed=seed, progress=progress)
+        inv = oti(model, tokenizer, x, n_tokens=oti_tokens, steps=oti_steps, record=tuple(k for k in oti_record if k < oti_steps), seed=seed, progress=progress)
         out["image"] = inversion_table(x, inv, lab[:n_images], steps=tuple(sorted(inv.snapshots))).T.to_dict()
         out["image_cosine"] = inv.cosine.mean().item()
     if n_texts:
         t = emb.first_caption()[:n_texts]; t = t[t >= 0]           # one caption each of the first images
-        inv = ovi(model, emb.text[t], steps=ovi_steps, record=tuple(k for k in ovi_record if k < ovi_steps), seed=seed, progress=progress)
+        inv = ovi(model, emb.text[t], n_tokens=ovi_tokens, steps=ovi_steps, record=tuple(k for k in ovi_record if k < ovi_steps), seed=seed, progress=progress)
         out["text"] = inversion_table(emb.text[t], inv, lab[emb.image_of_text[t]], steps=tuple(sorted(inv.snapshots))).T.to_dict()
         out["text_cosine"] = inv.cosine.mean().item()
     return out

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, check_features
+from .core import Embeddings, check_features, table_html, table_text
 
 # %% auto #0
 __all__ = ['TIE_RULE', 'MEDR_RULE', 'relevant_lists', 'rank_queries', 'median_rank', 'RetrievalResult', 'check_cutoffs',
@@ -194,17 +194,12 @@ class RetrievalResult:
     def __getitem__(self, direction): return self.metrics[direction]
 
     def _repr_html_(self):
-        cols = list(next(iter(self.metrics.values())))
-        head = "".join(f"<th>{c}</th>" for c in cols)
-        fmt = lambda c, v: f"{v:d}" if isinstance(v, int) else (f"{v:.1f}" if c == "MedR" else f"{v:.3f}")
-        rows = "".join(f"<tr><th>{d}</th>" + "".join(f"<td>{fmt(c, m[c])}</td>" for c in cols) + "</tr>" for d, m in self.metrics.items())
         card = "; ".join(f"{k}: {html.escape(str(v))}" for k, v in self.protocol.items())
-        return f"<table><tr><th></th>{head}</tr>{rows}</table><p style='font-size:85%'><b>Protocol</b> — {card}</p>"
+        return table_html(self.metrics) + f"<p style='font-size:85%'><b>Protocol</b> — {card}</p>"
 
     def __str__(self):
-        lines = [f"{'':6}" + "".join(f"{c:>8}" for c in next(iter(self.metrics.values())))]
-        for d, m in self.metrics.items(): lines.append(f"{d:6}" + "".join(f"{v:8d}" if isinstance(v, int) else f"{v:8.3f}" for v in m.values()))
-        return "\n".join(lines + ["protocol: " + "; ".join(f"{k}: {v}" for k, v in self.protocol.items())])
+        return table_text(self.metrics) + "\nprotocol: " + "; ".join(f"{k}: {v}" for k, v in self.protocol.items())
+
 
 # %% ../nbs/10_metrics.ipynb #aa7f0949
 TIE_RULE = "pessimistic; identical vectors tie, near-ties decided in float64"
@@ -231,9 +226,13 @@ def retrieval(
     if "t2i" in directions: per["t2i"] = rank_queries(emb.text, emb.image, txt_g, img_g, block_bytes=block_bytes)
     for d, st in per.items():
         if not (st["n_relevant"] > 0).any(): raise ValueError(f"no {d} query has a relevant item — check image_of_text or the label '{by}'")
+        m = emb.n_texts if d == "i2t" else emb.n_images
+        if (big := [k for k in ks if k >= m]):
+            warnings.warn(f"{d}: R@{big[0]} on a gallery of {m} items is 1 by construction — R@K says something only when the gallery is much larger than K (use K < {m})")
         res[d] = _summarise(st, ks)
     cpi = emb.captions_per_image.float()
-    protocol = {"dataset": emb.meta.get("dataset", "?"), "model": emb.meta.get("model", "?"), "images": emb.n_images,
+    protocol = {"dataset": emb.meta.get("dataset", "?"), "model": emb.meta.get("model", "?"),
+                **({"weights": emb.meta["weights"]} if emb.meta.get("weights") else {}), "images": emb.n_images,
                 "captions": emb.n_texts, "captions/image": f"{cpi.mean():.2f}",
                 "relevance": f"same label '{by}'" if by else "i2t: any of the image's captions (any-of-K); t2i: its image",
                 "ties": TIE_RULE, "MedR": MEDR_RULE}

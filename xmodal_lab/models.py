@@ -12,7 +12,7 @@ from .core import atomic_write, fingerprint
 
 # %% auto #0
 __all__ = ['TINY', 'PACKAGE_DIR', 'CONFIG_DIR', 'TINY_WEIGHTS', 'register_configs', 'CheckpointError', 'save_weights',
-           'load_weights', 'ModelLoadError', 'load_model']
+           'load_weights', 'ModelLoadError', 'check_download', 'load_model']
 
 # %% ../nbs/02_models.ipynb #f84b5526
 TINY = "xmodal-tiny"
@@ -100,23 +100,68 @@ def _offline_hint(name, pretrained)->str:
             f"and pass its path: load_model({name!r}, pretrained='/path/to/open_clip_pytorch_model.bin')")
 
 # %% ../nbs/02_models.ipynb #669e21e3
+def _tags(name:str)->list:
+    "The pretrained tags open_clip knows for an architecture."
+    import open_clip
+    return list(open_clip.list_pretrained_tags_by_model(name))
+
+def _hub_files(name:str, tag:str)->list:
+    "(repo id, file name) pairs where open_clip would find a tag's checkpoint on the Hugging Face hub."
+    import open_clip
+    hub = ((open_clip.get_pretrained_cfg(name, tag) or {}).get("hf_hub") or "").rstrip("/")
+    if not hub: return []
+    parts = hub.split("/")
+    repo, fname = "/".join(parts[:2]), "/".join(parts[2:])
+    return [(repo, f) for f in ([fname] if fname else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"])]
+
+def _reachable(host:str="huggingface.co", port:int=443, timeout:float=3.0)->bool:
+    "Can this machine open a connection to the hub, within a few seconds?"
+    import socket
+    try:
+        with socket.create_connection((host, port), timeout=timeout): return True
+    except OSError: return False
+
+def check_download(name:str, tag:str):
+    "Fail within seconds, with the local-checkpoint recipe, when a tag's weights are neither cached nor downloadable."
+    if os.environ.get("XMODAL_SKIP_NETWORK_CHECK"): return
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        if any(isinstance(try_to_load_from_cache(repo, f), str) for repo, f in _hub_files(name, tag)): return   # already on disk
+    except ImportError: pass
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    if offline: raise ModelLoadError(_offline_hint(name, tag) + " [HF_HUB_OFFLINE is set and the file is not in the local cache]")
+    if not _reachable(): raise ModelLoadError(_offline_hint(name, tag) + " [no connection to huggingface.co within 3 s]")
+
+def _weights_source(name:str, pretrained, path)->str:
+    if pretrained == "random": return "random initialisation"
+    if name == TINY and path is not None and path.resolve() == TINY_WEIGHTS.resolve(): return "xmodal-tiny, shipped weights"
+    if path is not None: return f"checkpoint {path}"
+    return f"open_clip tag {pretrained!r}" if pretrained else "the hub model's own weights"
+
 def load_model(
     name:str=TINY,          # open_clip architecture, 'hf-hub:org/repo', 'local-dir:/path', or 'xmodal-tiny'
-    pretrained:str|None=None,  # open_clip tag, checkpoint path, 'random', or None for the default weights
+    pretrained:str|None=None,  # open_clip tag, checkpoint path, or 'random'; None: xmodal-tiny's shipped weights, a hub model's own
     device:str="cpu",       # torch device
 )->tuple:                   # (model, preprocess, tokenizer)
     "Build an open_clip model with its eval preprocessing and tokenizer."
     import open_clip
     register_configs()
-    if pretrained is None and name == TINY: pretrained = str(TINY_WEIGHTS)
-    random_init = pretrained in (None, "random")
-    path = None if random_init else (Path(pretrained) if _is_path(pretrained) else None)
-    if path is not None and not path.is_file(): raise CheckpointError(f"checkpoint not found: {path}")
     schema = name.split(":")[0] if ":" in name else None
+    if pretrained is None and name == TINY: pretrained = str(TINY_WEIGHTS)
     if schema is None and name not in open_clip.list_models():
         close = [m for m in open_clip.list_models() if name.lower()[:5] in m.lower()][:8]
         raise ValueError(f"unknown model {name!r}; open_clip knows {len(open_clip.list_models())} architectures (see open_clip.list_models()), e.g. {close or open_clip.list_models()[:8]}")
+    if pretrained is None and schema is None:
+        tags = _tags(name)
+        raise ValueError(f"no weights named for {name!r}: pass pretrained='random' (command line: --pretrained random) for random weights, a checkpoint path, or one of its "
+                         f"tags: {', '.join(tags) if tags else '(open_clip has none for it)'}")
+    random_init = pretrained == "random"
+    path = None if random_init or pretrained is None else (Path(pretrained) if _is_path(pretrained) else None)
+    if path is not None and not path.is_file(): raise CheckpointError(f"checkpoint not found: {path}")
     tag = None if (random_init or path is not None) else pretrained
+    if tag is not None and schema is None:
+        if tag not in _tags(name): raise ModelLoadError(f"{tag!r} is not a known tag of {name!r}; its tags: {', '.join(_tags(name)) or 'none'} — or pass a checkpoint path")
+        check_download(name, tag)
     try:
         with _quiet_open_clip(): model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=tag, device=device)
     except RuntimeError as ex:
@@ -126,7 +171,9 @@ def load_model(
     except OSError as ex: raise ModelLoadError(_offline_hint(name, pretrained) + f" [{type(ex).__name__}]") from None
     if path is not None: load_weights(model, path, arch=name)
     model.eval()
+    from xmodal_lab.embed import weights_fingerprint
     model.xmodal = {"model": name, "pretrained": "random" if random_init else (str(path) if path else pretrained),
+                    "weights": _weights_source(name, pretrained, path), "weights_hash": weights_fingerprint(model),
                     "weights_file": fingerprint(path.name, path.stat().st_size) if path else None}
     tokenizer = open_clip.get_tokenizer(name)
     model.xmodal_preprocess, model.xmodal_tokenizer = preprocess, tokenizer   # so that `embed(model, data)` needs nothing else

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from .data import ShapesDataset, shapes
+from .data import ShapesDataset, shapes, caption_offsets
 
 # %% auto #0
 __all__ = ['RECIPE', 'image_tensor', 'sample_batch', 'set_temperature', 'scale_at', 'cosine_lr', 'train_clip', 'evaluate_tiny',
@@ -22,20 +22,11 @@ def image_tensor(arrays:np.ndarray, mean=(0.48145466, 0.4578275, 0.40821073), st
     x = torch.from_numpy(arrays).permute(0, 3, 1, 2).float().div_(255)
     return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
-# %% ../nbs/04_tiny.ipynb #c59ef1d2
-def _caption_offsets(ds)->tuple:
-    """(captions per image, start of each image's run in `grouped`, `grouped`: caption indices grouped by image);
-    caption k of image i is `grouped[start[i] + k]`. Computed once per dataset."""
-    if getattr(ds, "_offsets", None) is None:
-        per = np.bincount(ds.image_of_text, minlength=ds.n_images)
-        ds._offsets = (per, np.concatenate([[0], np.cumsum(per)[:-1]]), np.argsort(ds.image_of_text, kind="stable"))
-    return ds._offsets
-
 # %% ../nbs/04_tiny.ipynb #660926d5
 def sample_batch(ds:ShapesDataset, tokenizer, batch_size:int, g:torch.Generator)->tuple:
     "A random batch of (images, tokens): distinct images, one random caption of each."
     idx = torch.randperm(ds.n_images, generator=g)[:batch_size]
-    per, start, grouped = _caption_offsets(ds)
+    per, start, grouped = caption_offsets(ds)
     pick = torch.randint(0, 1 << 30, (len(idx),), generator=g).numpy() % per[idx.numpy()]
     caps = [ds.captions[grouped[s]] for s in start[idx.numpy()] + pick]
     return image_tensor(ds.arrays(idx.tolist())), tokenizer(caps)

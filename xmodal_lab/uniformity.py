@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import Tensor, nn
-from .core import Embeddings, check_features, l2_normalise
+from .core import Embeddings, check_features, l2_normalise, table_html, table_text
 from .gap import close_gap
 
 # %% auto #0
@@ -162,16 +162,22 @@ class AlignUniformReport:
     "Alignment and uniformity of an `Embeddings`, raw and after mean-centring."
     rows:dict               # 'raw' / 'centred' -> metrics
     t:float; alpha:float; name:str=""
+    notes:list=field(default_factory=list)   # why a variant is undefined, when one is
 
     def to_frame(self):
         import pandas as pd
         return pd.DataFrame(self.rows).T
 
     def _repr_html_(self):
-        return (self.to_frame().to_html(float_format=lambda v: f"{v:.4f}") +
+        return (table_html(self.rows) +
                 f"<p style='font-size:85%'>{html.escape(self.name)} — alignment: mean ‖x−y‖^{self.alpha:g} over (caption, image) pairs; "
                 f"uniformity: log E exp(−{self.t:g}‖·‖²) (lower is more uniform; range [−2tN/(N−1), 0], → [−{2 * self.t:g}, 0] as N grows); cross: unmatched image-text pairs; "
-                f"centred: each modality's mean subtracted, then renormalised (I0T)</p>")
+                f"centred: each modality's mean subtracted, then renormalised (I0T)</p>" +
+                "".join(f"<p style='color:#b35900;font-size:85%'>⚠ {html.escape(x)}</p>" for x in self.notes))
+
+    def __str__(self):
+        return (f"alignment and uniformity{' — ' + self.name if self.name else ''} (t={self.t:g}, α={self.alpha:g})\n" + table_text(self.rows)
+                + "".join(f"\n⚠ {x}" for x in self.notes))
 
     def point(self, which:str="raw")->tuple:
         "(alignment, joint uniformity), for the alignment-uniformity plane."
@@ -186,8 +192,17 @@ def _au_row(emb:Embeddings, t:float, alpha:float)->dict:
 def align_uniform_report(emb:Embeddings, t:float=2.0, alpha:float=2.0, name:str|None=None)->AlignUniformReport:
     "Alignment; uniformity of images, texts, the joint set and cross-modal; raw and after I0T-style centring."
     if emb.n_images < 2 or emb.n_texts < 2: raise ValueError("alignment/uniformity needs at least 2 images and 2 captions")
-    return AlignUniformReport({"raw": _au_row(emb, t, alpha), "centred": _au_row(close_gap(emb), t, alpha)}, t, alpha,
-                              name or emb.meta.get("model", ""))
+    raw = _au_row(emb, t, alpha)
+    notes = []
+    # centring leaves a zero vector wherever an embedding equals its modality's mean: a collapsed tower makes them all so
+    zero = {side: int(((v - v.double().mean(0).float()).norm(dim=1) <= 1e-6).sum()) for side, v in (("image", emb.image), ("text", emb.text))}
+    if any(zero.values()):
+        what = "; ".join(f"{c} of {getattr(emb, 'n_images' if side == 'image' else 'n_texts')} {side} embeddings equal their mean"
+                         for side, c in zero.items() if c)
+        notes.append(f"centred variant undefined: {what} (a collapsed or random tower?), and centring leaves no direction for them")
+        row = dict.fromkeys(raw, float("nan"))
+    else: row = _au_row(close_gap(emb), t, alpha)
+    return AlignUniformReport({"raw": raw, "centred": row}, t, alpha, name or emb.meta.get("model", ""), notes)
 
 # %% ../nbs/21_uniformity.ipynb #8fbc2a04
 class AlignmentLoss(nn.Module):

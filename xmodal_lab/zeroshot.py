@@ -12,7 +12,8 @@ from .core import Embeddings, l2_normalise, check_features
 from .metrics import rank_queries
 
 # %% auto #0
-__all__ = ['class_embeddings', 'ZeroShotResult', 'zero_shot']
+__all__ = ['ZERO_SHOT_PROMPTS', 'POSITION_PROMPTS', 'POSITION_WORDS', 'class_embeddings', 'ZeroShotResult', 'zero_shot',
+           'zero_shot_all']
 
 # %% ../nbs/11_zeroshot.ipynb #e16153cf
 @torch.inference_mode()
@@ -99,3 +100,21 @@ def zero_shot(
     per = {c: (conf[i, i] / n[i]).item() if n[i] else None for i, c in enumerate(classnames)}
     return ZeroShotResult((rank == 1).float().mean().item(), (rank <= min(5, C)).float().mean().item(),
                           per, conf, logits, labels, list(classnames), list(templates), by)
+
+# %% ../nbs/11_zeroshot.ipynb #221cd082
+def zero_shot_all(
+    model, tokenizer,       # the model and its tokenizer
+    emb:Embeddings,         # embeddings with per-image labels
+    prompts:dict|None=None, # label -> templates; default `ZERO_SHOT_PROMPTS`
+    min_items:int=4,        # skip a label with fewer labelled images
+)->dict:                    # label -> ZeroShotResult
+    "Zero-shot on every label of `emb` that has prompts and enough labelled images: the one loop `evaluate` and fine-tuning share."
+    return {lab: zero_shot(model, tokenizer, emb, templates=t, by=lab) for lab, t in (prompts or ZERO_SHOT_PROMPTS).items()
+            if lab in emb.labels and (emb.labels[lab] >= 0).sum() >= min_items}
+
+# %% ../nbs/11_zeroshot.ipynb #8f710e56
+ZERO_SHOT_PROMPTS = {"shape": ["a photo of a {}", "a small {}", "a large {}"],
+                     "colour": ["a {} shape", "a photo of a {} object", "something {}"],
+                     "class": ["a photo of a {}."]}
+POSITION_PROMPTS = ["a shape {}", "an object {}"]       # with POSITION_WORDS as the class names
+POSITION_WORDS = ["on the left", "on the right", "at the top", "at the bottom", "in the centre"]
