@@ -88,12 +88,12 @@ def test_inversion_study_token_counts(monkeypatch):
     from xmodal_lab.data import shapes
     import xmodal_lab.inversion as inv
     model, _, tok = load_model()
-    emb = embed(model, shapes("test", n=12), progress=False, verbose=False)
+    emb = embed(model, shapes("test", n=60), progress=False, verbose=False)
     seen = {}
     for name in ("oti", "ovi"):
         orig = getattr(inv, name)
         def spy(*a, _orig=orig, _name=name, **kw): seen[_name] = kw["n_tokens"]; return _orig(*a, **kw)
         monkeypatch.setattr(inv, name, spy)
-    st = inv.inversion_study(model, tok, emb, "objects", n_images=6, n_texts=6, oti_steps=2, ovi_steps=2, oti_tokens=2, ovi_tokens=3, progress=False)
+    st = inv.inversion_study(model, tok, emb, "objects", n_images=60, n_texts=60, oti_steps=2, ovi_steps=2, oti_tokens=2, ovi_tokens=3, progress=False)
     assert seen == {"oti": 2, "ovi": 3}
     assert (st["settings"]["oti_tokens"], st["settings"]["ovi_tokens"]) == (2, 3)

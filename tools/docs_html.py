@@ -60,11 +60,11 @@ def quarto_like(nb):
             if d.get("hide") or d.get("include") == "false" or "default_exp" in d: continue
             c.source = "\n".join(l for l in c.source.splitlines() if not l.startswith("#|")).strip()
             if d.get("output") == "false": c.outputs = []
-            if d.get("echo") == "false": c.source = ""
+            if d.get("echo") == "false": c.metadata["transient"] = {"remove_source": True}   # nbconvert's lab template then shows no input
             for o in c.get("outputs", []):
                 for key in ("text/markdown", "text/html"):
                     if key in o.get("data", {}): o["data"][key] = LINK_ATTRS.sub(r"\1", o["data"][key])
-            if not c.source and not c.get("outputs"): continue
+            if (not c.source or d.get("echo") == "false") and not c.get("outputs"): continue
         if c.cell_type == "markdown": c.source = LINK_ATTRS.sub(r"\1", c.source)
         cells.append(c)
     head = []
@@ -145,7 +145,7 @@ def main(argv=None):
     OUT.mkdir(exist_ok=True)
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", OUT / "plotly.min.js")
     shutil.copytree(katex_dir(), OUT / "katex", dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tgz"))
-    exp = HTMLExporter(template_name="lab")
+    exp = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True)   # no In/Out prompts, as on the site
     pages, failures = [], {}
     for src in sorted(proc.rglob("*.ipynb")):
         rel = src.relative_to(proc)

@@ -98,16 +98,11 @@ def train_clip(
 
 # %% ../nbs/04_tiny.ipynb #5ece3a28
 def evaluate_tiny(model, tokenizer, ds:ShapesDataset|None=None, batch_size:int=250)->dict:
-    "Retrieval, gap and cone numbers of a tiny model on a shapes split (default: test)."
-    from xmodal_lab.core import Embeddings
+    "Retrieval, gap and cone numbers of a tiny model on a shapes split (default: test), embedded by `embed` (no cache: the weights are new)."
+    from xmodal_lab.embed import embed
     from xmodal_lab.metrics import retrieval
     from xmodal_lab.gap import l2m_gap, cone_similarity
-    ds = ds or shapes("test")
-    model.eval()
-    with torch.inference_mode():
-        x = torch.cat([model.encode_image(image_tensor(ds.arrays(range(i, min(i + batch_size, ds.n_images))))) for i in range(0, ds.n_images, batch_size)])
-        y = torch.cat([model.encode_text(tokenizer(ds.captions[i:i + 4 * batch_size])) for i in range(0, len(ds.captions), 4 * batch_size)])
-    e = Embeddings(x, y, ds.image_of_text, ds.labels, ds.label_names)
+    e = embed(model, ds or shapes("test"), tokenizer=tokenizer, batch_size=batch_size, cache=False, progress=False, verbose=False)
     r, o = retrieval(e, ks=(1, 5)), retrieval(e, ks=(1, 5), by="objects", directions=("i2t",))
     return {"i2t_R@1": r["i2t"]["R@1"], "i2t_R@5": r["i2t"]["R@5"], "t2i_R@1": r["t2i"]["R@1"], "t2i_R@5": r["t2i"]["R@5"],
             "i2t_R@1_objects": o["i2t"]["R@1"], "i2t_R@5_objects": o["i2t"]["R@5"], "gap": l2m_gap(e),
