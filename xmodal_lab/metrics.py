@@ -59,21 +59,38 @@ class _Rescore:
         v = (self.q[qi].double() * self.g[gj].double()).sum(-1) * self.scale
         return v - self.bias[gj].double() if self.bias is not None else v
 
+def _rescore_band(s:Tensor, rows:Tensor, k:Tensor, lo_t:Tensor, hi_t:Tensor, t:Tensor, ex:_Rescore)->Tensor:
+    "For score rows `rows` of `s` and their relevant slot(s) `k`: items surely above the band, plus band items at least t in float64."
+    S = s[rows]
+    above = S > hi_t[rows, k, None]
+    p, j = ((S >= lo_t[rows, k, None]) & ~above).nonzero(as_tuple=True)
+    ok = ex(rows[p], j) >= t[rows[p], k[p]] - ex.tol64
+    return above.sum(1) + torch.bincount(p[ok], minlength=len(rows))
+
 def _count_exact(s:Tensor, t:Tensor, valid:Tensor, ex:_Rescore)->Tensor:
     "How many gallery items score at least each relevant score `t` (b, R; float64), deciding the float32 band in float64."
     inf = torch.tensor(math.inf)
     hi_t = (t + ex.tol32).float().where(valid, inf)
     lo_t = (t - ex.tol32 - ex.tol64).float().where(valid, inf)
-    hi, lo = _count_at_least(s, hi_t, strict=True, t2=lo_t)      # surely above; perhaps above
-    geq = hi + (lo - hi).clamp(max=1)             # the relevant item itself is always in its own band
-    r_i, k_i = (valid & (lo - hi > 1)).nonzero(as_tuple=True)   # something else is in the band too
-    chunk = max(1, 2**18 // max(1, s.shape[1]))                  # rescan a few rows at a time, in cache
-    for c in range(0, len(r_i), chunk):
-        r, k = r_i[c:c + chunk], k_i[c:c + chunk]
-        band = (s[r] >= lo_t[r, k, None]) & (s[r] <= hi_t[r, k, None])
-        p, j = band.nonzero(as_tuple=True)
-        ok = ex(r[p], j) >= t[r[p], k[p]] - ex.tol64
-        geq[r, k] = hi[r, k] + torch.bincount(p[ok], minlength=len(r))
+    if t.shape[1] > 16:                                           # rows sorted once: both counts by binary search
+        hi, lo = _count_at_least(s, hi_t, strict=True, t2=lo_t)  # surely above; perhaps above
+        geq = hi + (lo - hi).clamp(max=1)                        # the relevant item itself is always in its own band
+        r_i, k_i = (valid & (lo - hi > 1)).nonzero(as_tuple=True)
+        step = max(1, 2**18 // max(1, s.shape[1]))
+        for c in range(0, len(r_i), step): geq[r_i[c:c + step], k_i[c:c + step]] = _rescore_band(s, r_i[c:c + step], k_i[c:c + step], lo_t, hi_t, t, ex)
+        return geq
+    geq = torch.zeros(t.shape, dtype=torch.long)
+    step = max(1, 2**20 // max(1, s.shape[1]))                   # rows per chunk: the comparison masks stay in cache
+    for i in range(0, len(s), step):
+        sc, rows = s[i:i + step], torch.arange(i, min(i + step, len(s)))
+        for k in range(t.shape[1]):
+            ge = (sc >= lo_t[rows, k:k + 1]).sum(1)
+            geq[rows, k] = ge
+            if not (more := ge > 1).any(): continue              # the relevant item alone reaches its band: rank settled
+            above = (sc[more] > hi_t[rows[more], k:k + 1]).sum(1)
+            geq[rows[more], k] = above + (ge[more] - above).clamp(max=1)
+            if (tied := rows[more][ge[more] - above > 1]).numel():   # something else is in the band too: decide in float64
+                geq[tied, k] = _rescore_band(s, tied, torch.full_like(tied, k), lo_t, hi_t, t, ex)
     return geq
 
 def _block_stats(s:Tensor, rel:Tensor, topk:int, ex:_Rescore|None=None)->dict:
