@@ -78,8 +78,8 @@ class HubnessResult:
         import plotly.graph_objects as go
         c = torch.bincount(self.n_k)
         return go.Figure(go.Bar(x=list(range(len(c))), y=c.numpy(), marker_color="#1f77b4"),
-                         layout=dict(title=f"k-occurrence {name} (k={self.k}): skewness {self.skewness:.2f}, anti-hubs {self.anti_hub_share:.1%}",
-                                     xaxis_title=f"N_{self.k}: queries that retrieve the item", yaxis_title="gallery items", yaxis_type="log", width=620, height=380))
+                         layout=dict(title=dict(text=f"k-occurrence {name} (k={self.k}): skewness {self.skewness:.2f}, anti-hubs {self.anti_hub_share:.1%}", font_size=14),
+                                     xaxis_title=f"N_{self.k}: queries that retrieve the item", yaxis_title="gallery items", yaxis_type="log", width=720, height=400))
 
 # %% ../nbs/13_hubness.ipynb #ab37ee14
 def hubness_stats(n_k:Tensor, k:int)->HubnessResult:

@@ -291,10 +291,10 @@ def study_figure(studies:dict, metric:str="mAP"):
     import plotly.graph_objects as go
     df = study_frame(studies, metric)
     fig = go.Figure(layout=dict(title=f"Inversion gain ({metric}) against the modality gap", xaxis_title="modality gap ‖Δ‖",
-                                yaxis_title=f"{metric}: inverted − native", width=620, height=380))
-    for kind in ("OTI", "OVI"):
+                                yaxis_title=f"{metric}: inverted − native", width=720, height=420))
+    for kind, where in (("OTI", "top center"), ("OVI", "bottom center")):     # labels above one curve, below the other
         if f"{kind} gain" in df:
-            fig.add_scatter(x=df["gap"], y=df[f"{kind} gain"], mode="markers+lines+text", text=list(df.index),
-                            textposition="top center", name=f"{kind} ({'image→image' if kind == 'OTI' else 'text→text'})")
+            fig.add_scatter(x=df["gap"], y=df[f"{kind} gain"], mode="markers+lines+text", text=list(df.index), textfont_size=10,
+                            textposition=where, name=f"{kind} ({'image→image' if kind == 'OTI' else 'text→text'})")
     fig.add_hline(y=0, line=dict(color="grey", dash="dot"))
     return fig
