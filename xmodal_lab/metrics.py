@@ -31,22 +31,15 @@ def relevant_lists(q_group:Tensor, g_group:Tensor)->Tensor:
     return idx.where(k < count[:, None], torch.full_like(idx, -1))
 
 # %% ../nbs/10_metrics.ipynb #72ffa282
-def _count_at_least(s:Tensor, t:Tensor, strict:bool=False, t2:Tensor|None=None)->Tensor|tuple:
-    """For each row of `s` (b, M), how many entries are >= (or, `strict`, >) each threshold in `t` (b, R); with `t2`,
-    also how many are >= each threshold in `t2`, in the same pass."""
+def _count_at_least(s:Tensor, t:Tensor)->Tensor:
+    "For each row of `s` (b, M), how many entries are >= each threshold in `t` (b, R)."
     if t.shape[1] > 16:                                   # many relevant items: sort each row once, binary search
-        srt = s.sort(1).values
-        a = s.shape[1] - torch.searchsorted(srt, t.contiguous(), right=strict)
-        return a if t2 is None else (a, s.shape[1] - torch.searchsorted(srt, t2.contiguous()))
-    op = torch.gt if strict else torch.ge
-    a = torch.empty(t.shape, dtype=torch.long); b = torch.empty(t.shape, dtype=torch.long) if t2 is not None else None
+        return s.shape[1] - torch.searchsorted(s.sort(1).values, t.contiguous())
+    out = torch.empty(t.shape, dtype=torch.long)
     step = max(1, 2**20 // max(1, s.shape[1]))            # rows per chunk: the comparison masks stay in cache (5x faster)
     for i in range(0, len(s), step):
-        sc = s[i:i + step]
-        for k in range(t.shape[1]):
-            a[i:i + step, k] = op(sc, t[i:i + step, k:k + 1]).sum(1)
-            if t2 is not None: b[i:i + step, k] = (sc >= t2[i:i + step, k:k + 1]).sum(1)
-    return a if t2 is None else (a, b)
+        for k in range(t.shape[1]): out[i:i + step, k] = (s[i:i + step] >= t[i:i + step, k:k + 1]).sum(1)
+    return out
 
 # %% ../nbs/10_metrics.ipynb #e4fa4b58
 class _Rescore:
@@ -73,7 +66,9 @@ def _count_exact(s:Tensor, t:Tensor, valid:Tensor, ex:_Rescore)->Tensor:
     hi_t = (t + ex.tol32).float().where(valid, inf)
     lo_t = (t - ex.tol32 - ex.tol64).float().where(valid, inf)
     if t.shape[1] > 16:                                           # rows sorted once: both counts by binary search
-        hi, lo = _count_at_least(s, hi_t, strict=True, t2=lo_t)  # surely above; perhaps above
+        srt = s.sort(1).values
+        hi = s.shape[1] - torch.searchsorted(srt, hi_t.contiguous(), right=True)   # surely above
+        lo = s.shape[1] - torch.searchsorted(srt, lo_t.contiguous())               # perhaps above
         geq = hi + (lo - hi).clamp(max=1)                        # the relevant item itself is always in its own band
         r_i, k_i = (valid & (lo - hi > 1)).nonzero(as_tuple=True)
         step = max(1, 2**18 // max(1, s.shape[1]))
