@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_evaluation.ipynb #bc4b2025
 from __future__ import annotations
-import html
+import html, warnings
 from dataclasses import dataclass, field
 from .core import Embeddings
 from .metrics import retrieval, RetrievalResult
@@ -54,7 +54,7 @@ class Evaluation:
         for k, z in self.zero_shot.items():
             c = self.calibration.get(k)
             out.append(f"  {k:8} top-1 {z.top1:.3f}  top-{min(5, len(z.classnames))} {z.top5:.3f}  ({len(z.labels)} images, {len(z.classnames)} classes)"
-                       + (f"  ECE {c.ece:.3f} → {c.ece_scaled:.3f} (T={c.temperature:.2f})" if c else ""))
+                       + (f"  ECE {c.ece:.3f} → {c.ece_scaled:.3f} (T={c.temperature:.2f}{', not determined by the data: clamped' if c.temperature_note else ''})" if c else ""))
         out += ["", "Hubness (k=10): " + "; ".join(f"{d} skewness {h.skewness:.2f}, anti-hubs {h.anti_hub_share:.1%}, top-1% items hold {h.top1pct_occupancy:.1%} of slots" for d, h in self.hubness.items())]
         out += ["", f"Modality gap: L2M {self.gap['L2M']:.3f} (distance between the image and text centroids); "
                 f"cone: image {self.gap['cone image']:.3f}, text {self.gap['cone text']:.3f} (mean intra-modal cosine)"]
@@ -70,7 +70,9 @@ def evaluate(
 )->Evaluation:
     "Retrieval, zero-shot with calibration, hubness and gap numbers of `emb`."
     zs = zero_shot_all(model, tokenizer, emb, prompts) if model is not None else {}
-    cal = {lab: calibration(z.logits, z.labels) for lab, z in zs.items()}
+    with warnings.catch_warnings():       # a temperature the data cannot determine is noted in its result and in the summary
+        warnings.simplefilter("ignore")
+        cal = {lab: calibration(z.logits, z.labels) for lab, z in zs.items()}
     hub = {d: hubness(emb, k=min(k, len(emb.image if d == "t2i" else emb.text)), direction=d) for d in ("t2i", "i2t")}
     return Evaluation(retrieval(emb), retrieval(emb, by="objects", ks=(1, 5), directions=("i2t",)) if "objects" in emb.labels else None,
                       zs, cal, hub, {"L2M": l2m_gap(emb), "cone image": cone_similarity(emb.image), "cone text": cone_similarity(emb.text)})
