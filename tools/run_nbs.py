@@ -11,6 +11,14 @@ from nbdev.config import get_config
 from nbdev.process import NBProcessor
 from nbdev.frontmatter import FrontmatterProc
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+def _static(o):
+    "A widget output keeps only its static twin: without the kernel that made it, a widget view is an empty box."
+    d = o.get("data") or {}
+    if WIDGET in d and "text/html" in d: o["data"] = {k: v for k, v in d.items() if k != WIDGET}
+    return o
+
 def run(fn:Path, flags:set):
     nb = NBProcessor(fn, procs=FrontmatterProc, process=True).nb
     def skip(cell):
@@ -27,7 +35,7 @@ def run(fn:Path, flags:set):
     for rc, pc in zip(raw.cells, nb.cells):
         if rc.cell_type == "code" and not skip(pc):
             # plotly's display hook leaves an execute_result with no data beside the figure: drop it
-            rc.outputs = [o for o in pc.get("outputs", []) if o.get("output_type") not in ("execute_result", "display_data") or o.get("data")]
+            rc.outputs = [_static(o) for o in pc.get("outputs", []) if o.get("output_type") not in ("execute_result", "display_data") or o.get("data")]
             rc.execution_count = pc.get("execution_count")
     write_nb(raw, fn)
 

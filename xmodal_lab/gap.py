@@ -13,10 +13,10 @@ from torch import Tensor
 from .core import Embeddings, l2_normalise, atomic_write, fingerprint, fmt, table_html
 
 # %% auto #0
-__all__ = ['gap_vector', 'l2m_gap', 'cone_similarity', 'close_gap', 'l2i_gap', 'rmg', 'centroid_cosine', 'separability',
-           'frechet_distance', 'top_gap_dimensions', 'GapReport', 'gap_report', 'gap_direction', 'shift',
-           'contrastive_loss', 'SweepResult', 'shift_sweep', 'dimension_ablation', 'umap_2d', 'projection_figure',
-           'similarity_histograms']
+__all__ = ['PROJECTIONS', 'AXES', 'gap_vector', 'l2m_gap', 'cone_similarity', 'close_gap', 'l2i_gap', 'rmg', 'centroid_cosine',
+           'separability', 'frechet_distance', 'top_gap_dimensions', 'GapReport', 'gap_report', 'gap_direction',
+           'shift', 'contrastive_loss', 'SweepResult', 'shift_sweep', 'dimension_ablation', 'gap_plane', 'umap_2d',
+           'projection_figure', 'similarity_histograms']
 
 # %% ../nbs/20_gap.ipynb #75571351
 def gap_vector(emb:Embeddings)->Tensor:
@@ -134,7 +134,7 @@ class GapReport:
     def __str__(self):
         return "\n".join(f"{k:>24}: {fmt(v)}" for k, v in self.stats.items())
 
-    def plot(self, method:str="pca", **kw):
+    def plot(self, method:str="gap", **kw):
         "The 2-D projection of both modalities with centroids and the gap vector (see `projection_figure`)."
         return projection_figure(self.emb, method=method, **kw)
 
@@ -253,11 +253,33 @@ def dimension_ablation(emb:Embeddings, ks=(0, 1, 2, 4, 8, 16, 32))->"pandas.Data
         rows.append({"dropped": k, "gap": l2m_gap(s), "i2t R@1": r["i2t"]["R@1"], "t2i R@1": r["t2i"]["R@1"]})
     return pd.DataFrame(rows).set_index("dropped")
 
+# %% ../nbs/20_gap.ipynb #bdc358aa
+PROJECTIONS = {"gap": "Gap projection", "pca": "PCA", "umap": "UMAP"}
+AXES = {"gap": ("along the gap Δ/‖Δ‖ (images →)", "first principal direction orthogonal to Δ"),
+        "pca": ("PC 1", "PC 2"), "umap": ("UMAP 1", "UMAP 2")}
+
 # %% ../nbs/20_gap.ipynb #574bac87
 def _pca2(z:Tensor)->tuple:
     "Top-2 principal directions and the mean of `z`."
     mu = z.double().mean(0)
     return torch.linalg.svd(z.double() - mu, full_matrices=False).Vh[:2].T, mu
+
+def gap_plane(
+    emb:Embeddings,         # the embeddings
+    max_points:int=50_000,  # fit the second axis on a seeded sample above this many points
+    seed:int=0,             # sampling seed
+)->tuple:                   # (D, 2) orthonormal basis [Δ/‖Δ‖, v] and the centre μ, both float64
+    "The plane that shows the gap: x along Δ/‖Δ‖, y the first principal direction of what the gap direction leaves."
+    u = gap_direction(emb).double()
+    mu = (emb.image.double().mean(0) + emb.text.double().mean(0)) / 2   # halfway between the centroids: x = ±‖Δ‖/2
+    z = torch.cat([emb.image, emb.text])
+    if len(z) > max_points: z = z[torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))[:max_points]]
+    r = z.double() - mu
+    r -= (r @ u)[:, None] * u                               # remove the gap coordinate
+    v = torch.linalg.eigh(r.T @ r).eigenvectors[:, -1]      # top principal direction of the rest (D×D, cheap for any N)
+    v = v - (v @ u) * u; v = v / v.norm()                   # orthogonal to u to the last bit
+    if v[v.abs().argmax()] < 0: v = -v                      # a fixed sign: the same data gives the same picture
+    return torch.stack([u, v], 1), mu
 
 # %% ../nbs/20_gap.ipynb #c51035cd
 def umap_2d(z:Tensor, seed:int=0, cache_dir:str|Path|None=None, verbose:bool=True)->np.ndarray:
@@ -282,7 +304,7 @@ def umap_2d(z:Tensor, seed:int=0, cache_dir:str|Path|None=None, verbose:bool=Tru
 # %% ../nbs/20_gap.ipynb #b585d312
 def projection_figure(
     emb:Embeddings,         # the embeddings
-    method:str="pca",       # 'pca' (instant) or 'umap' (cached)
+    method:str="gap",       # 'gap' (x along Δ/‖Δ‖), 'pca' (instant) or 'umap' (cached)
     pairs:int=100,          # matched pairs to join with lines (0 for none)
     max_points:int=50_000,  # sample above this many points (seeded; the title says so)
     seed:int=0,             # sampling and UMAP seed
@@ -298,12 +320,12 @@ def projection_figure(
     x, y = emb.image[ii], emb.text[tt]
     sampled = n_img < emb.n_images or n_txt < emb.n_texts
     cx, cy = emb.image.double().mean(0), emb.text.double().mean(0)
-    if method == "pca":
-        V, mu = _pca2(torch.cat([x, y]))
+    if method in ("gap", "pca"):
+        V, mu = gap_plane(emb, max_points, seed) if method == "gap" else _pca2(torch.cat([x, y]))
         p = ((torch.cat([x, y]).double() - mu) @ V).numpy(); c = ((torch.stack([cx, cy]) - mu) @ V).numpy()
     elif method == "umap":
         p = umap_2d(torch.cat([x, y]), seed); c = np.stack([p[:n_img].mean(0), p[n_img:].mean(0)])
-    else: raise ValueError(f"method must be 'pca' or 'umap', got {method!r}")
+    else: raise ValueError(f"method must be 'gap', 'pca' or 'umap', got {method!r}")
     p, c = np.round(p, 4), np.round(c, 4)                  # 4 decimals is far below a pixel; halves what a stored figure weighs
     px, py = p[:n_img], p[n_img:]
     fig = go.Figure()
@@ -326,9 +348,9 @@ def projection_figure(
     fig.add_trace(go.Scatter(x=c[:, 0], y=c[:, 1], mode="markers+text", text=["image centroid", "text centroid"], textposition="top center",
                              marker=dict(size=14, symbol="diamond", color=[PALETTE["image"], PALETTE["text"]], line=dict(color="black", width=1)), name="centroids"))
     fig.add_annotation(x=c[1, 0], y=c[1, 1], ax=c[0, 0], ay=c[0, 1], xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3, arrowwidth=2, arrowcolor="black")
-    title = f"{method.upper()} of {emb.meta.get('model', '')} embeddings: gap ‖Δ‖ = {l2m_gap(emb):.3f}"
-    if sampled: title += f" (sample of {n_img:,} images and {n_txt:,} captions)"
-    return fig.update_layout(title=title, width=760, height=560, xaxis_title=f"{method} 1", yaxis_title=f"{method} 2")
+    title = f"{PROJECTIONS[method]} of {emb.meta.get('model', '')} embeddings: gap ‖Δ‖ = {l2m_gap(emb):.3f}"
+    if sampled: title += f"<br><sup>seeded sample of {n_img:,} images and {n_txt:,} captions</sup>"
+    return fig.update_layout(title=title, width=760, height=560, xaxis_title=AXES[method][0], yaxis_title=AXES[method][1])
 
 # %% ../nbs/20_gap.ipynb #34ed0fe9
 def similarity_histograms(emb:Embeddings, max_pairs:int=200_000, seed:int=0):
