@@ -118,7 +118,10 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         page.screenshot(path=shots / "explorer-2-shifted.png")
 
         x, y = plot.evaluate(XY)
-        page.mouse.move(x, y); page.mouse.click(x, y)
+        page.mouse.move(x, y)
+        ex.locator(".xmodal-hover img").first.wait_for(timeout=30_000)           # hover: the image's thumbnail and captions
+        assert "image" in ex.locator(".xmodal-hover").inner_text()
+        page.mouse.click(x, y)
         details = ex.locator(".xmodal-details")
         details.locator(".xmodal-neighbours li").first.wait_for(timeout=30_000)
         assert details.locator(".xmodal-neighbours").count() == 2                  # nearest images and nearest captions
