@@ -25,7 +25,7 @@ def test_cache_hit_carries_the_current_provenance(coco_dir, tmp_path, capsys):
     a, b = Embeddings.load(tmp_path / "a.safetensors"), Embeddings.load(tmp_path / "b.safetensors")
     assert torch.equal(a.image, b.image)
     assert a.meta["dataset"] == "csv/captions" and b.meta["dataset"] == "coco/captions_val"   # ... the names do not
-    assert main(["demo", "--data", f"coco:{img}:{cap}", "--quiet"]) == 0
+    assert main(["demo", "--data", f"coco:{img}:{cap}", "--quiet", "--report", ""]) == 0
     assert "dataset: coco/captions_val" in capsys.readouterr().out
 
 def test_protocol_names_the_weights(tmp_path):

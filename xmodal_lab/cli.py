@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SPEC_GRAMMAR', 'check_data_spec', 'parse_data', 'demo_report', 'cmd_demo', 'cmd_embed', 'cmd_train_tiny',
-           'cmd_finetune', 'parser', 'check_args', 'main']
+           'cmd_report', 'cmd_finetune', 'parser', 'check_args', 'main']
 
 # %% ../nbs/90_cli.ipynb #5ad900dc
 SPEC_GRAMMAR = "shapes:SPLIT[:N] (SPLIT train|val|test, N a whole number), coco:IMAGES_DIR:CAPTIONS_JSON, csv:FILE or folder:DIR"
@@ -60,6 +60,10 @@ def cmd_demo(args)->int:
     print(f"model: {model.xmodal['model']} ({weights_label(model)})\ndata: {ds.name}: {ds.n_images} images, {len(ds.captions)} captions")
     emb = embed(model, ds, batch_size=args.batch_size, bf16=args.bf16, cache=not args.no_cache, progress=not args.quiet)
     print(demo_report(emb, model, tokenizer))
+    if args.report:
+        from xmodal_lab.report import report
+        path = report(emb, args.report, dataset=ds, model=model, tokenizer=tokenizer)
+        print(f"\nreport: {path.resolve()} ({path.stat().st_size / 2**20:.1f} MB): open it in a browser")
     print(f"\ndone in {time.time() - t0:.1f} s")
     return 0
 
@@ -79,6 +83,36 @@ def cmd_train_tiny(args)->int:
     from xmodal_lab.tiny import train_tiny
     card = train_tiny(out=args.out, steps=args.steps, temperature=args.temperature, seed=args.seed, progress=not args.quiet)
     print(json.dumps(card["metrics"], indent=1))
+    return 0
+
+# %% ../nbs/90_cli.ipynb #75ab2d55
+def _named(spec:str)->tuple:
+    "NAME=PATH, or PATH (named by its file name)."
+    name, sep, path = spec.partition("=")
+    if not sep or not name or os.sep in name: return Path(spec).stem if not Path(spec).is_dir() else Path(spec).name, spec
+    return name, path
+
+def cmd_report(args)->int:
+    from xmodal_lab.report import report, load_features
+    t0 = time.time()
+    model = ds = None
+    if args.inputs:
+        sets = {}
+        for spec in args.inputs:
+            name, path = _named(spec)
+            if name in sets: raise ValueError(f"two inputs are named '{name}': name them, e.g. before={path}")
+            sets[name] = load_features(path, name)
+        x = sets if len(sets) > 1 else next(iter(sets.values()))
+    else:
+        from xmodal_lab.models import load_model
+        from xmodal_lab.embed import embed
+        ds = parse_data(args.data, img_key=args.img_key, caption_key=args.caption_key)
+        model, _, _ = load_model(args.model, args.pretrained)
+        x = embed(model, ds, batch_size=args.batch_size, bf16=args.bf16, cache=not args.no_cache, progress=not args.quiet)
+    kw = {"n_boot": args.n_boot, **({"baseline": args.baseline} if args.baseline else {})} if isinstance(x, dict) else {}
+    path = report(x, args.out, dataset=ds, model=model, title=args.title, json_path=args.json, csv_path=args.csv, **kw)
+    extra = "".join(f", {k} {v}" for k, v in (("JSON", args.json), ("CSV", args.csv)) if v)
+    print(f"report: {path} ({path.stat().st_size / 2**20:.1f} MB{extra}) in {time.time() - t0:.1f} s")
     return 0
 
 # %% ../nbs/90_cli.ipynb #f009de7c
@@ -118,6 +152,14 @@ def parser()->argparse.ArgumentParser:
         s.add_argument("--no-cache", action="store_true", help="neither read nor write the embeddings cache")
         s.add_argument("--quiet", action="store_true", help="no progress bars")
     d = sub.add_parser("demo", help="retrieval and gap of the embedded default on held-out shapes"); common(d); d.set_defaults(fn=cmd_demo)
+    d.add_argument("--report", default="xmodal-demo-report.html", help="write the HTML report here ('' for none)")
+    r = sub.add_parser("report", help="one self-contained HTML report of a model on data, of saved features, or a comparison of several")
+    common(r)
+    r.add_argument("inputs", nargs="*", help="saved features, NAME=PATH or PATH: .safetensors, (2, N, D) .npy, or a clip-retrieval folder; several → a comparison")
+    r.add_argument("--out", default="report.html", help="the HTML file"); r.add_argument("--json", default=None, help="also write every number as JSON")
+    r.add_argument("--csv", default=None, help="and as CSV"); r.add_argument("--title", default=None)
+    r.add_argument("--baseline", default=None, help="comparison: the set differences are taken from (default: the first)")
+    r.add_argument("--n-boot", type=int, default=1000, help="comparison: bootstrap resamples"); r.set_defaults(fn=cmd_report)
     e = sub.add_parser("embed", help="embed a dataset and save an Embeddings file"); common(e, data=None)
     e.add_argument("--out", required=True, help="output .safetensors file")
     e.add_argument("--workers", type=int, default=0, help="DataLoader workers for image decoding")

@@ -13,9 +13,9 @@ from .gap import gap_plane, _pca2, umap_2d, gap_direction, shift, l2m_gap, PROJE
 from .viz import PALETTE
 
 # %% auto #0
-__all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'TRACES', 'check_sets', 'check_dataset', 'thumbnail_uri', 'sample_items',
-           'own_ranks', 'k_occurrences', 'Explorer', 'figure', 'metrics', 'neighbours', 'details_html', 'select',
-           'set_state', 'widget']
+__all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'TRACES', 'check_sets', 'item_difference', 'check_dataset', 'thumbnail_uri',
+           'sample_items', 'own_ranks', 'k_occurrences', 'Explorer', 'figure', 'metrics', 'neighbours', 'details_html',
+           'select', 'set_state', 'widget']
 
 # %% ../nbs/50_explore.ipynb #9330e8b2
 def check_sets(embs)->dict:
@@ -29,13 +29,13 @@ def check_sets(embs)->dict:
         if e.dim != e0.dim:
             raise ValueError(f"set '{k}' has dimension {e.dim} but '{n0}' has {e0.dim}: one explorer shows one embedding space "
                              "at a time in the same coordinates — open one explorer per model")
-        why = _item_difference(e0, e)
+        why = item_difference(e0, e)
         if why: raise ValueError(f"sets '{n0}' and '{k}' do not describe the same items ({why}): the explorer follows each item across "
                                  "sets, so every set must embed the same images and captions in the same order")
     return dict(embs)
 
-def _item_difference(a:Embeddings, b:Embeddings)->str|None:
-    "Why `a` and `b` are not the same items, or None."
+def item_difference(a:Embeddings, b:Embeddings)->str|None:
+    "Why `a` and `b` do not describe the same items (counts, caption links, dataset fingerprint, caption text), or None."
     if (a.n_images, a.n_texts) != (b.n_images, b.n_texts): return f"{a.n_images} images and {a.n_texts} captions against {b.n_images} and {b.n_texts}"
     if not torch.equal(a.image_of_text, b.image_of_text): return "the captions point at different images"
     fa, fb = a.meta.get("fingerprint"), b.meta.get("fingerprint")

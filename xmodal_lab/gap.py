@@ -361,11 +361,13 @@ def similarity_histograms(emb:Embeddings, max_pairs:int=200_000, seed:int=0):
     def pairs(n, m, same):
         i = torch.randint(0, n, (max_pairs,), generator=g); j = torch.randint(0, m, (max_pairs,), generator=g)
         return (i[i != j], j[i != j]) if same else (i, j)
-    i, j = pairs(emb.n_images, emb.n_images, True); ii_ = (emb.image[i] * emb.image[j]).sum(1)
-    i, j = pairs(emb.n_texts, emb.n_texts, True); tt_ = (emb.text[i] * emb.text[j]).sum(1)
-    matched = (emb.paired_image * emb.text).sum(1)
+    def dots(a, b, i, j, chunk=16_384):   # gathered in chunks: 200,000 pairs of 512-d rows would be 800 MB at once
+        return torch.cat([(a[i[c:c + chunk]] * b[j[c:c + chunk]]).sum(1) for c in range(0, len(i), chunk)])
+    i, j = pairs(emb.n_images, emb.n_images, True); ii_ = dots(emb.image, emb.image, i, j)
+    i, j = pairs(emb.n_texts, emb.n_texts, True); tt_ = dots(emb.text, emb.text, i, j)
+    matched = dots(emb.image, emb.text, emb.image_of_text, torch.arange(emb.n_texts))
     i, j = pairs(emb.n_images, emb.n_texts, False); keep = emb.image_of_text[j] != i
-    un = (emb.image[i[keep]] * emb.text[j[keep]]).sum(1)
+    un = dots(emb.image, emb.text, i[keep], j[keep])
     fig = go.Figure()
     edges = np.linspace(-1, 1, 101); mids = (edges[1:] + edges[:-1]) / 2
     for name, v, col in (("image–image", ii_, PALETTE["image"]), ("text–text", tt_, PALETTE["text"]),
