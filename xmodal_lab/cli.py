@@ -152,7 +152,7 @@ def parser()->argparse.ArgumentParser:
         s.add_argument("--no-cache", action="store_true", help="neither read nor write the embeddings cache")
         s.add_argument("--quiet", action="store_true", help="no progress bars")
     d = sub.add_parser("demo", help="retrieval and gap of the embedded default on held-out shapes"); common(d); d.set_defaults(fn=cmd_demo)
-    d.add_argument("--report", default="xmodal-demo-report.html", help="write the HTML report here ('' for none)")
+    d.add_argument("--report", default="report.html", help="write the HTML report here ('' for none)")
     r = sub.add_parser("report", help="one self-contained HTML report of a model on data, of saved features, or a comparison of several")
     common(r)
     r.add_argument("inputs", nargs="*", help="saved features, NAME=PATH or PATH: .safetensors, (2, N, D) .npy, or a clip-retrieval folder; several → a comparison")

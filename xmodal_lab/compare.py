@@ -337,7 +337,8 @@ def compare(
     protocol = {"baseline": baseline, "dataset": e0.meta.get("dataset", "?"), "fingerprint": e0.meta.get("fingerprint"),
                 "images": e0.n_images, "captions": e0.n_texts, "aligned by": align_by or "position",
                 "bootstrap": f"paired, {int(n_boot)} resamples of the {n} images (with their captions), seed {seed}, {level:.0%} percentile intervals",
-                "no interval": "ECE, cones, uniformity, hubness (point estimates)", "affinity temperature": temperature,
+                "no interval": "ECE, cones, uniformity, hubness (point estimates)",
+                "affinity KL": f"temperature {temperature}, rows: " + ("all" if e0.n_images <= 5_000 and e0.n_texts <= 5_000 else "5,000 sampled per direction (seeded), each against the whole gallery"),
                 "weights": {k: v.meta.get("weights") or v.meta.get("model") for k, v in sets.items()}}
     return Comparison(table, intervals, diffs, geo, compat, protocol, sets)
 
