@@ -186,7 +186,7 @@ def affinity_kl(
     temperature:float=0.01,      # softmax temperature of the affinity rows
     max_rows:int=5_000,          # average over at most this many query rows (seeded sample above it; each row still sees the whole gallery)
     seed:int=0,
-    block_bytes:int=2**27,       # memory of one block of affinity rows
+    block_bytes:int=2**25,       # memory of one block of affinity rows (float64); a few such blocks are alive at once
 )->dict:
     "TinyCLIP's affinity agreement: mean KL(p_A ‖ p_B) between the softmax image→text and text→image rows of A and B at `temperature`."
     if temperature <= 0: raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -196,9 +196,10 @@ def affinity_kl(
         rows = max(1, block_bytes // (8 * len(ga))); tot = 0.0
         for i in range(0, len(idx), rows):
             j = idx[i:i + rows]
-            la = torch.log_softmax((qa[j] @ ga.T).double() / temperature, 1)    # float32 products, softmax in float64
-            lb = torch.log_softmax((qb[j] @ gb.T).double() / temperature, 1)
-            tot += float((la.exp() * (la - lb)).sum())
+            la = torch.log_softmax((qa[j] @ ga.T).double().div_(temperature), 1)    # float32 products, softmax in float64
+            lb = torch.log_softmax((qb[j] @ gb.T).double().div_(temperature), 1)
+            lb.sub_(la).neg_()                                                     # log p_A − log p_B, in place
+            tot += float((la.exp_() * lb).sum())
         out[f"affinity KL {d}"] = tot / len(idx)
     return out
 

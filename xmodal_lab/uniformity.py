@@ -91,7 +91,8 @@ def uniformity_sampled(
     t:float=2.0,          # kernel temperature
     n_pairs:int=1_000_000,  # random pairs i != j
     seed:int=0,           # sampling seed
-    chunk:int=1_000_000,  # pairs per chunk; bounds memory
+    chunk:int=1_000_000,  # pairs drawn per chunk (the draws, and so the estimate, depend on it)
+    block_bytes:int=2**26,  # memory of the gathered rows: products are taken in sub-blocks of this size
     level:float=0.95,     # confidence level of the interval
 )->Estimate:
     "Uniformity estimated from random pairs, with a guaranteed interval and the delta-method standard error."
@@ -107,8 +108,10 @@ def uniformity_sampled(
     for c in range(0, n_pairs, chunk):
         m = min(chunk, n_pairs - c)
         i = torch.randint(0, n, (m,), generator=g); j = (i + torch.randint(1, n, (m,), generator=g)) % n   # j != i, uniform
-        k = ((x[i] * x[j]).sum(1).mul(2 * t).sub(2 * t).clamp(max=0)).double().exp()
-        s1 += k.sum().item(); s2 += (k * k).sum().item()
+        sub = max(1, block_bytes // (8 * x.shape[1]))          # two gathered (sub, D) float32 blocks
+        for b in range(0, m, sub):
+            k = ((x[i[b:b + sub]] * x[j[b:b + sub]]).sum(1).mul(2 * t).sub(2 * t).clamp(max=0)).double().exp()
+            s1 += k.sum().item(); s2 += (k * k).sum().item()
     mu = s1 / n_pairs; var = max(s2 / n_pairs - mu * mu, 0.0) * n_pairs / (n_pairs - 1)
     lo, hi = bernstein_interval(mu, var, n_pairs, 1 - level)
     floor = math.exp(-4 * t)                              # no pair is farther apart than antipodal
