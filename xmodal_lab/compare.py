@@ -13,9 +13,8 @@ from .core import Embeddings, fmt, table_html, l2_normalise
 from .explore import item_difference
 
 # %% auto #0
-__all__ = ['ORDER', 'POINT_ONLY', 'reorder', 'check_comparable', 'paired_bootstrap', 'percentile_interval', 'linear_cka',
-           'spatial_disorder', 'affinity_kl', 'fit_linear_map', 'backward_compatibility', 'Comparison', 'compare',
-           'to_frame', 'to_dict', 'to_json', 'metrics_html', 'geometry_html', 'plot']
+__all__ = ['ORDER', 'reorder', 'check_comparable', 'paired_bootstrap', 'percentile_interval', 'linear_cka', 'spatial_disorder',
+           'affinity_kl', 'fit_linear_map', 'backward_compatibility', 'Comparison', 'compare']
 
 # %% ../nbs/60_compare.ipynb #8c76ee60
 def reorder(emb:Embeddings, order)->Embeddings:
@@ -231,7 +230,6 @@ def backward_compatibility(a:Embeddings, b:Embeddings, fit_fraction:float=0.5, s
 
 # %% ../nbs/60_compare.ipynb #d8c2d358
 ORDER = ["i2t R@1", "i2t R@5", "i2t R@10", "i2t MRR", "t2i R@1", "t2i R@5", "t2i R@10", "t2i MRR"]
-POINT_ONLY = ("cone image", "cone text", "uniformity image", "uniformity text", "uniformity joint", "hubness skew t2i")
 
 @dataclass
 class Comparison:
@@ -288,7 +286,7 @@ def compare(
     geometry:bool=True,     # cross-space geometry and backward compatibility against the baseline
 )->Comparison:
     "Compare embedding sets of the same items: metrics with intervals, differences from a baseline, and how the spaces relate."
-    from xmodal_lab.gap import cone_similarity
+    from xmodal_lab.gap import gap_report
     from xmodal_lab.uniformity import uniformity, uniformity_sampled
     from xmodal_lab.hubness import hubness
     from xmodal_lab.zeroshot import ZERO_SHOT_PROMPTS, zero_shot
@@ -316,8 +314,8 @@ def compare(
                 z = zero_shot(*models[name], e, templates=list(prompts[lab]), by=lab)
                 row[f"ECE {lab}"] = ece(z.logits, z.labels)            # raw logits, 15 equal-width bins, all labelled images
         u = uniformity if e.n_images + e.n_texts <= 20_000 else (lambda x: uniformity_sampled(x).value)
-        row.update({"cone image": cone_similarity(e.image), "cone text": cone_similarity(e.text),
-                    "uniformity image": u(e.image), "uniformity text": u(e.text), "uniformity joint": u(torch.cat([e.image, e.text])),
+        row.update({k: v for k, v in gap_report(e, separability_probe=False).stats.items() if k != "L2M gap ‖Δ‖"})   # the gap report's other numbers
+        row.update({"uniformity image": u(e.image), "uniformity text": u(e.text), "uniformity joint": u(torch.cat([e.image, e.text])),
                     "hubness skew t2i": hubness(e, k=min(10, e.n_images), direction="t2i").skewness if e.n_images > 1 else math.nan})
         table[name] = row
         intervals[name] = {m: percentile_interval(v, level) for m, v in boot[name].items()}
@@ -338,7 +336,7 @@ def compare(
     protocol = {"baseline": baseline, "dataset": e0.meta.get("dataset", "?"), "fingerprint": e0.meta.get("fingerprint"),
                 "images": e0.n_images, "captions": e0.n_texts, "aligned by": align_by or "position",
                 "bootstrap": f"paired, {int(n_boot)} resamples of the {n} images (with their captions), seed {seed}, {level:.0%} percentile intervals",
-                "no interval": "ECE, cones, uniformity, hubness (point estimates)",
+                "no interval": "ECE, the gap report's other numbers (L2I, RMG, cones, ...), uniformity, hubness: point estimates",
                 "affinity KL": f"temperature {temperature}, rows: " + ("all" if e0.n_images <= 5_000 and e0.n_texts <= 5_000 else "5,000 sampled per direction (seeded), each against the whole gallery"),
                 "weights": {k: v.meta.get("weights") or v.meta.get("model") for k, v in sets.items()}}
     return Comparison(table, intervals, diffs, geo, compat, protocol, sets)
@@ -348,9 +346,10 @@ def _num(v):
     "JSON-safe number: NaN and infinities become null."
     return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
 
-def to_frame(self:Comparison):
-    "Long table: one row per (set, metric) with value, interval, difference from the baseline and its interval."
+def _to_frame(self:Comparison, intervals:bool=False):
+    "One row per set and one column per metric; with `intervals=True`, one row per (set, metric) with value, interval, difference and its interval."
     import pandas as pd
+    if not intervals: return pd.DataFrame(self.table).T.rename_axis("set")
     rows = []
     for s, r in self.table.items():
         for m, v in r.items():
@@ -359,9 +358,9 @@ def to_frame(self:Comparison):
             rows.append({"set": s, "metric": m, "value": v, "lo": lo, "hi": hi, "diff": d, "diff_lo": dlo, "diff_hi": dhi,
                          "significant": self.significant(s, m)})
     return pd.DataFrame(rows).set_index(["set", "metric"])
-Comparison.to_frame = to_frame
+Comparison.to_frame = _to_frame
 
-def to_dict(self:Comparison)->dict:
+def _to_dict(self:Comparison)->dict:
     "Every number and the protocol, JSON-ready (NaN as null)."
     sets = {s: {m: {"value": _num(v), "lo": _num(self.intervals[s].get(m, (None, None))[0]), "hi": _num(self.intervals[s].get(m, (None, None))[1]),
                     **({"diff": _num(self.diffs[s][m][0]), "diff_lo": _num(self.diffs[s][m][1]), "diff_hi": _num(self.diffs[s][m][2]),
@@ -370,15 +369,15 @@ def to_dict(self:Comparison)->dict:
     return {"format": "xmodal-lab/comparison/1", "protocol": self.protocol, "sets": sets,
             "geometry": {s: {k: _num(v) for k, v in g.items()} for s, g in self.geometry.items()},
             "backward_compatibility": self.compat}
-Comparison.to_dict = to_dict
+Comparison.to_dict = _to_dict
 
-def to_json(self:Comparison, path=None)->str:
+def _to_json(self:Comparison, path=None)->str:
     "The comparison as JSON; written atomically to `path` when given."
     from xmodal_lab.core import atomic_write
     s = json.dumps(self.to_dict(), indent=1, ensure_ascii=False, default=str)
     if path is not None: atomic_write(path, lambda tmp: open(tmp, "w", encoding="utf-8").write(s))
     return s
-Comparison.to_json = to_json
+Comparison.to_json = _to_json
 
 # %% ../nbs/60_compare.ipynb #e257aeec
 def _cell(self:Comparison, s:str, m:str)->str:
@@ -392,15 +391,15 @@ def _cell(self:Comparison, s:str, m:str)->str:
     return out
 Comparison._cell = _cell
 
-def metrics_html(self:Comparison)->str:
+def _metrics_html(self:Comparison)->str:
     "The metric table: one column per set, intervals in brackets, differences from the baseline below (★: interval excludes 0)."
     head = "".join(f"<th>{html.escape(s)}{' (baseline)' if s == self.baseline else ''}</th>" for s in self.names)
     body = "".join(f"<tr><th style='text-align:left'>{html.escape(m)}</th>" + "".join(f"<td>{self._cell(s, m)}</td>" for s in self.names) + "</tr>"
                    for m in self.metrics)
     return f"<table class='xmodal-compare'><tr><th>metric</th>{head}</tr>{body}</table>"
-Comparison.metrics_html = metrics_html
+Comparison.metrics_html = _metrics_html
 
-def geometry_html(self:Comparison)->str:
+def _geometry_html(self:Comparison)->str:
     "Cross-space geometry and backward compatibility, each set against the baseline."
     if not self.geometry: return ""
     keys = list(next(iter(self.geometry.values())))
@@ -412,7 +411,7 @@ def geometry_html(self:Comparison)->str:
         comp += (f"<p><b>Backward compatibility</b> (XBT): A = {html.escape(self.baseline)}, B = {html.escape(s)}; maps fitted on {c['fit items']} items, "
                  f"R@1 on the other {c['test items']}</p><table><tr><th>queries → gallery</th><th>i2t R@1</th><th>t2i R@1</th></tr>{rows}</table>")
     return f"<table class='xmodal-geometry'><tr><th>cross-space geometry</th>{head}</tr>{geo}</table>{comp}"
-Comparison.geometry_html = geometry_html
+Comparison.geometry_html = _geometry_html
 
 def _protocol_html(self:Comparison)->str:
     rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td style='text-align:left'>{html.escape(json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else str(v))}</td></tr>"
@@ -438,7 +437,7 @@ def __str__(self:Comparison)->str:
     return f"{' | '.join(self.names)} (baseline: {self.baseline}; ★ difference whose {self.protocol['bootstrap'].split(', ')[-1]} excludes 0)\n" + "\n".join(lines)
 Comparison.__str__ = __str__
 
-def plot(self:Comparison):
+def _plot(self:Comparison):
     "Differences from the baseline with their intervals, one row per metric that has one (a forest plot)."
     import plotly.graph_objects as go
     from xmodal_lab.viz import PALETTE
@@ -451,4 +450,4 @@ def plot(self:Comparison):
     fig.add_vline(x=0, line=dict(color="black", width=1))
     return fig.update_layout(title=f"Differences from {html.escape(self.baseline)} ({self.protocol['bootstrap'].split(', ')[-1]})",
                              xaxis_title="difference", yaxis=dict(autorange="reversed"), width=760, height=160 + 34 * n)
-Comparison.plot = plot
+Comparison.plot = _plot

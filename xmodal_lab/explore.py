@@ -14,8 +14,7 @@ from .viz import PALETTE
 
 # %% auto #0
 __all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'TRACES', 'check_sets', 'item_difference', 'check_dataset', 'thumbnail_uri',
-           'sample_items', 'own_ranks', 'k_occurrences', 'Explorer', 'figure', 'metrics', 'neighbours', 'details_html',
-           'select', 'set_state', 'widget']
+           'sample_items', 'own_ranks', 'k_occurrences', 'Explorer']
 
 # %% ../nbs/50_explore.ipynb #9330e8b2
 def check_sets(embs)->dict:
@@ -249,7 +248,7 @@ Explorer._geometry = _geometry
 
 TRACES = {"lines": 0, "images": 1, "captions": 2, "centroids": 3, "selected": 4}
 
-def figure(self:Explorer):
+def _figure(self:Explorer):
     "The current view as a plain plotly figure (what the widget shows; the static fallback where no kernel runs)."
     import plotly.graph_objects as go
     name, v = self.name, self.view[self.name]
@@ -276,7 +275,7 @@ def figure(self:Explorer):
     fig.add_annotation(x=c2[1, 0], y=c2[1, 1], ax=c2[0, 0], ay=c2[0, 1], xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3, arrowwidth=2, arrowcolor="black")
     return fig.update_layout(title=g["title"], width=640, height=540, xaxis_title=AXES[self.method][0], yaxis_title=AXES[self.method][1],
                              uirevision=f"{name}/{self.method}", legend=dict(orientation="h", y=-0.15), margin=dict(t=80 if self.sampled else 60))
-Explorer.figure = figure
+Explorer.figure = _figure
 
 def _selection_xy(self:Explorer, pi, pt)->tuple:
     "Positions of the selected item (first) and of its own pairs, where they are shown."
@@ -292,7 +291,7 @@ def _selection_xy(self:Explorer, pi, pt)->tuple:
 Explorer._selection_xy = _selection_xy
 
 # %% ../nbs/50_explore.ipynb #afe07d24
-def metrics(self:Explorer)->dict:
+def _metrics(self:Explorer)->dict:
     "The live metric line: gap, R@1 both ways and joint uniformity of the shifted set (on the metric sample)."
     from xmodal_lab.metrics import retrieval
     from xmodal_lab.uniformity import uniformity_sampled
@@ -303,7 +302,7 @@ def metrics(self:Explorer)->dict:
         return {"λ": self.lam, "gap ‖Δ‖": l2m_gap(s), "i2t R@1": r["i2t"]["R@1"], "t2i R@1": r["t2i"]["R@1"],
                 "joint uniformity": u.value, "images": s.n_images, "captions": s.n_texts}
     return self._memo(("metrics", self.name, self.lam), compute)
-Explorer.metrics = metrics
+Explorer.metrics = _metrics
 
 def _metrics_html(self:Explorer)->str:
     m = self.metrics()
@@ -314,7 +313,7 @@ def _metrics_html(self:Explorer)->str:
 Explorer._metrics_html = _metrics_html
 
 # %% ../nbs/50_explore.ipynb #d2b4ac67
-def neighbours(self:Explorer, kind:str, index:int, name:str|None=None, k:int|None=None)->dict:
+def _neighbours(self:Explorer, kind:str, index:int, name:str|None=None, k:int|None=None)->dict:
     "The item `(kind, index)` in set `name` (default: the current one, shifted by λ): its own pairs with their ranks, and its top-k neighbours in both modalities."
     from xmodal_lab.hubness import top_k_indices
     from xmodal_lab.metrics import rank_queries
@@ -340,7 +339,7 @@ def neighbours(self:Explorer, kind:str, index:int, name:str|None=None, k:int|Non
         r = int(rank_queries(q[None], g, torch.ones(1, dtype=torch.long), rel)["first_rank"][0])
         out["own"].append((j, float(g[j].double() @ q.double()), r))
     return out
-Explorer.neighbours = neighbours
+Explorer.neighbours = _neighbours
 
 # %% ../nbs/50_explore.ipynb #b6dcf8bd
 def _thumb(self:Explorer, i:int, size:int=64)->str:
@@ -357,7 +356,7 @@ def _item_html(self:Explorer, side:str, j:int, cos:float|None=None, rank:int|Non
     return f"<li>{what} <span style='color:#555'>{' · '.join(b for b in bits if b)}</span></li>"
 Explorer._item_html = _item_html
 
-def details_html(self:Explorer)->str:
+def _details_html(self:Explorer)->str:
     "The side panel for the selected item: own pairs with ranks, neighbours in both modalities, and its own-pair rank in every set."
     if self.selected is None: return "<i>Click a point to list its own pairs and nearest neighbours.</i>"
     kind, g = self.selected
@@ -378,7 +377,7 @@ def details_html(self:Explorer)->str:
                        for n in self.sets for o in [self.neighbours(kind, g, n)])
         parts.append(f"<div><b>across sets</b><table><tr><th>set</th><th>own-pair rank</th><th>cosine</th></tr>{rows}</table></div>")
     return "<div style='font-size:90%;white-space:normal;overflow-wrap:anywhere;line-height:1.3'>" + "".join(parts) + "</div>"
-Explorer.details_html = details_html
+Explorer.details_html = _details_html
 
 # %% ../nbs/50_explore.ipynb #eddd4bb7
 def _hover_html(self:Explorer, kind:str, g:int)->str:
@@ -463,7 +462,7 @@ def _refresh(self:Explorer, what:str="all"):
     if self._widget is not None: self._status.value = f"<span style='color:#777'>updated in {self.last_update_s:.2f} s</span>"
 Explorer._refresh = _refresh
 
-def select(self:Explorer, kind:str, index:int):
+def _select(self:Explorer, kind:str, index:int):
     "Select an item (as a click does): the side panel lists its pairs and neighbours, the figure rings it; kept across sets."
     e = next(iter(self.sets.values()))
     n = e.n_images if kind == "image" else e.n_texts
@@ -471,9 +470,9 @@ def select(self:Explorer, kind:str, index:int):
     self.selected = (kind, int(index))
     self._refresh("selection")
     return self
-Explorer.select = select
+Explorer.select = _select
 
-def set_state(self:Explorer, **kw):
+def _set_state(self:Explorer, **kw):
     "Change `name`, `method`, `color_by`, `lam` or `pairs` from code; the widget's controls follow."
     if "color_by" in kw: self._check_colour(kw["color_by"])
     if "method" in kw and kw["method"] not in PROJECTIONS: raise ValueError(f"method must be one of {list(PROJECTIONS)}, got {kw['method']!r}")
@@ -485,15 +484,14 @@ def set_state(self:Explorer, **kw):
         ctl = {"name": "sets", "method": "method", "color_by": "colour", "lam": "lam", "pairs": "pairs"}
         for k, v in kw.items(): self._controls[ctl[k]].value = v     # each control's observer refreshes
     return self
-Explorer.set_state = set_state
+Explorer.set_state = _set_state
 
 # %% ../nbs/50_explore.ipynb #cac9201e
-@property
-def widget(self:Explorer):
+def _widget_view(self:Explorer):
     "The ipywidgets view (built on first use)."
     if self._widget is None: self._widget = self._build()
     return self._widget
-Explorer.widget = widget
+Explorer.widget = property(_widget_view)
 
 def _static_html(self:Explorer)->str:
     import plotly.io as pio
