@@ -72,11 +72,20 @@ def _shots(tmp_path)->Path:
     return d
 
 def _run_all(page, url:str, notebook:str):
-    "Open a notebook fresh, wait for its kernel, and run every cell from the Run menu."
+    "Open a notebook fresh, wait for its kernel, and run every cell from the Run menu (again if the first click did not start it)."
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     page.goto(f"{url}/lab/tree/{notebook}?reset")
     page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    started = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"
+    for attempt in range(3):
+        # activate the notebook's tab first: on a loaded machine the menu's Run All can still be disabled for a moment
+        page.locator(".lm-TabBar-tabLabel", has_text=Path(notebook).name).first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            page.wait_for_function(started, timeout=60_000); break
+        except PlaywrightTimeout: page.keyboard.press("Escape")
+    else: raise AssertionError(f"Run → Run All Cells did not start {notebook} in three tries")
     # done when every code cell shows an execution count: no "[*]:" (running or queued) and no "[ ]:" (not yet run)
     page.wait_for_function("""() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim());
                                       return p.length > 0 && p.every(t => /^\\[\\d+\\]:$/.test(t)); }""", timeout=400_000)
