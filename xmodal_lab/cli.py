@@ -12,7 +12,7 @@ __all__ = ['SPEC_GRAMMAR', 'check_data_spec', 'parse_data', 'demo_report', 'cmd_
            'cmd_report', 'cmd_finetune', 'parser', 'check_args', 'main']
 
 # %% ../nbs/90_cli.ipynb #5ad900dc
-SPEC_GRAMMAR = "shapes:SPLIT[:N] (SPLIT train|val|test, N a whole number), coco:IMAGES_DIR:CAPTIONS_JSON, csv:FILE or folder:DIR"
+SPEC_GRAMMAR = "shapes:SPLIT[:N] (SPLIT train|val|test, N a whole number), coco:IMAGES_DIR:CAPTIONS_JSON, csv:FILE, folder:DIR or wds:TAR_PATTERN (WebDataset shards, e.g. wds:shards/{00000..00009}.tar)"
 
 def check_data_spec(spec:str)->tuple:
     "(kind, parts) of a dataset `SPEC`, its grammar and files checked without importing torch; a clear error otherwise."
@@ -32,6 +32,9 @@ def check_data_spec(spec:str)->tuple:
         ok = Path(rest).is_file() if kind == "csv" else Path(rest).is_dir()
         if not rest or not ok: raise FileNotFoundError(f"{'captions file' if kind == 'csv' else 'image folder'} not found: {rest!r} (from --data {spec})")
         return kind, (rest,)
+    if kind == "wds":
+        if not rest: raise ValueError(f"wds data needs a shard pattern: wds:shards/{{00000..00009}}.tar, got {spec!r}")
+        return kind, (rest,)
     raise ValueError(f"unknown dataset spec {spec!r}: use {SPEC_GRAMMAR}")
 
 def parse_data(spec:str, on_error:str="raise", img_key:str="filepath", caption_key:str|None=None):
@@ -41,6 +44,9 @@ def parse_data(spec:str, on_error:str="raise", img_key:str="filepath", caption_k
     if kind == "shapes": return data.shapes(parts[0], n=parts[1])
     if kind == "coco": return data.coco_captions(*parts, on_error=on_error)
     if kind == "csv": return data.csv_captions(parts[0], img_key=img_key, caption_key=caption_key, on_error=on_error)
+    if kind == "wds":
+        from xmodal_lab.scale import webdataset_captions
+        return webdataset_captions(parts[0], caption_key=caption_key or "txt", **({} if img_key == "filepath" else {"image_key": img_key}), on_error=on_error)
     return data.image_folder(parts[0], on_error=on_error)
 
 # %% ../nbs/90_cli.ipynb #cdfe20cc
@@ -73,6 +79,20 @@ def cmd_embed(args)->int:
     from xmodal_lab.embed import embed
     ds = parse_data(args.data, args.on_error, args.img_key, args.caption_key)
     model, _, _ = load_model(args.model, args.pretrained)
+    from xmodal_lab.scale import WebDatasetPairs
+    if isinstance(ds, WebDatasetPairs) and Path(args.out).suffix == ".safetensors":
+        raise ValueError("WebDataset input is embedded into a folder of shards (one per tar): give --out a folder, not a .safetensors file")
+    if Path(args.out).suffix != ".safetensors":       # a folder: shards, one share per process under torchrun
+        from xmodal_lab.scale import embed_shards
+        hook = os.environ.get("XMODAL_TEST_EXIT_AFTER")   # test hook 'RANK:N': that rank dies after writing N shards
+        die = int(hook.split(":")[1]) if hook and hook.split(":")[0] == os.environ.get("RANK", "0") else None
+        out = embed_shards(model, ds, args.out, shard_size=args.shard_size, batch_size=args.batch_size, num_workers=args.workers,
+                           bf16=args.bf16, dtype=args.dtype, device=args.device, progress=not args.quiet, _exit_after=die)
+        if out is not None:
+            from xmodal_lab.scale import read_index
+            ix = read_index(out)
+            print(f"saved {ix['n_images']} images and {ix['n_texts']} captions as {len(ix['shards'])} shards in {out} (open with Embeddings.open)")
+        return 0
     emb = embed(model, ds, batch_size=args.batch_size, num_workers=args.workers,
                 bf16=args.bf16, cache=not args.no_cache, progress=not args.quiet)
     print(f"saved {emb!r} to {emb.save(args.out)}")
@@ -145,8 +165,8 @@ def parser()->argparse.ArgumentParser:
         s.add_argument("--model", default="xmodal-tiny", help="open_clip architecture, hf-hub:org/repo, or xmodal-tiny")
         s.add_argument("--pretrained", default=None, help="open_clip tag, checkpoint path or 'random' (random weights must be asked for); default: xmodal-tiny's shipped weights")
         s.add_argument("--data", default=data, help="shapes:SPLIT[:N] | coco:IMAGES_DIR:CAPTIONS_JSON | csv:FILE | folder:DIR")
-        s.add_argument("--img-key", "--csv-img-key", dest="img_key", default="filepath", help="csv: the column of image paths")
-        s.add_argument("--caption-key", "--csv-caption-key", dest="caption_key", default=None, help="csv: the column of captions (default caption, else title)")
+        s.add_argument("--img-key", "--csv-img-key", dest="img_key", default="filepath", help="csv: the column of image paths; wds: the image extension(s), default jpg;jpeg;png;webp")
+        s.add_argument("--caption-key", "--csv-caption-key", dest="caption_key", default=None, help="csv: the column of captions (default caption, else title); wds: the caption extension (default txt)")
         s.add_argument("--batch-size", type=int, default=64)
         s.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
         s.add_argument("--no-cache", action="store_true", help="neither read nor write the embeddings cache")
@@ -161,7 +181,10 @@ def parser()->argparse.ArgumentParser:
     r.add_argument("--baseline", default=None, help="comparison: the set differences are taken from (default: the first)")
     r.add_argument("--n-boot", type=int, default=1000, help="comparison: bootstrap resamples"); r.set_defaults(fn=cmd_report)
     e = sub.add_parser("embed", help="embed a dataset and save an Embeddings file"); common(e, data=None)
-    e.add_argument("--out", required=True, help="output .safetensors file")
+    e.add_argument("--out", required=True, help="output .safetensors file, or a folder for shards (runs under torchrun, resumes)")
+    e.add_argument("--shard-size", type=int, default=10_000, help="folder output: images per shard")
+    e.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="folder output: storage of the rows")
+    e.add_argument("--device", default="auto", help="folder output: 'auto' (this rank's GPU under torchrun, else the CPU), 'cpu' or 'cuda'")
     e.add_argument("--workers", type=int, default=0, help="DataLoader workers for image decoding")
     e.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="missing or unreadable images")
     e.set_defaults(fn=cmd_embed)
@@ -200,8 +223,9 @@ def check_args(args):
     if pre and pre != "random" and (os.sep in pre or pre.startswith(".") or pre.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))) and not Path(pre).is_file():
         raise FileNotFoundError(f"checkpoint not found: {pre}")
     out = getattr(args, "out", None)
-    if out and args.cmd in ("embed", "finetune") and Path(out).exists() and Path(out).is_dir() == (args.cmd == "embed"):
-        raise ValueError(f"--out {out} is {'a folder: give a .safetensors file' if args.cmd == 'embed' else 'a file: give a folder'}")
+    if out and args.cmd == "finetune" and Path(out).exists() and not Path(out).is_dir(): raise ValueError(f"--out {out} is a file: give a folder")
+    if out and args.cmd == "embed" and Path(out).exists() and Path(out).is_dir() == (Path(out).suffix == ".safetensors"):
+        raise ValueError(f"--out {out} is {'a folder named .safetensors' if Path(out).is_dir() else 'a file: give a folder (no .safetensors suffix) for shards'}")
 
 def main(argv:list|None=None)->int:
     "Entry point of the `xmodal-lab` command."

@@ -203,10 +203,18 @@ def affinity_kl(
     return out
 
 # %% ../nbs/60_compare.ipynb #c034d98a
-def fit_linear_map(src:Tensor, dst:Tensor, ridge:float=1e-4)->Tensor:
+def fit_linear_map(
+    src:Tensor|list,    # (N, D_src) rows, or a list of such blocks (e.g. [images, texts]): no concatenated copy is made
+    dst:Tensor|list,    # the matching (N, D_dst) rows, or blocks of the same lengths
+    ridge:float=1e-4,   # ridge·N is added to the diagonal of srcᵀsrc
+)->Tensor:
     "The (D_src, D_dst) least-squares map W minimising ‖src·W − dst‖² + ridge·‖W‖², solved in float64."
-    s, d = src.double(), dst.double()
-    return torch.linalg.solve(s.T @ s + ridge * len(s) * torch.eye(s.shape[1], dtype=torch.float64), s.T @ d).float()
+    src, dst = ([src], [dst]) if isinstance(src, Tensor) else (list(src), list(dst))
+    if [len(s) for s in src] != [len(d) for d in dst]:
+        raise ValueError(f"src has rows {[len(s) for s in src]} and dst {[len(d) for d in dst]}: the map is fitted on matched rows")
+    ss = sum(_gram_products(s, s) for s in src)        # D×D products by row blocks: no float64 copy of the N rows
+    ss.diagonal().add_(ridge * sum(len(s) for s in src))
+    return torch.linalg.solve(ss, sum(_gram_products(s, d) for s, d in zip(src, dst))).float()
 
 @torch.no_grad()
 def backward_compatibility(a:Embeddings, b:Embeddings, fit_fraction:float=0.5, seed:int=0, ridge:float=1e-4)->dict:
@@ -219,7 +227,7 @@ def backward_compatibility(a:Embeddings, b:Embeddings, fit_fraction:float=0.5, s
     fit_i, ev_i = perm[:n_fit].sort().values, perm[n_fit:].sort().values
     fa, fb, ea, eb = a.subset(fit_i), b.subset(fit_i), a.subset(ev_i), b.subset(ev_i)
     maps = {"text map": fit_linear_map(fb.text, fa.text, ridge),
-            "pair map": fit_linear_map(torch.cat([fb.image, fb.text]), torch.cat([fa.image, fa.text]), ridge)}
+            "pair map": fit_linear_map([fb.image, fb.text], [fa.image, fa.text], ridge)}
     r1 = lambda e: {d: retrieval(e, ks=(1,))[d]["R@1"] for d in ("i2t", "t2i")}
     rows = {"A→A": r1(ea), "B→B": r1(eb)}
     cross = lambda m: {"i2t": r1(replace(ea, image=l2_normalise(eb.image @ m) if m is not None else eb.image))["i2t"],

@@ -13,7 +13,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['FORMAT', 'check_features', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'atomic_write', 'fingerprint',
-           'Embeddings', 'read_manifest']
+           'Embeddings', 'MappedRows', 'is_mapped', 'row_blocks', 'column_sums', 'read_manifest']
 
 # %% ../nbs/00_core.ipynb #2ea704da
 def _rows(mask:Tensor, n:int=5)->str:
@@ -179,6 +179,129 @@ def _first_caption(self:Embeddings)->Tensor:
     return first
 Embeddings.first_caption = _first_caption
 
+# %% ../nbs/00_core.ipynb #c52cc935
+import mmap as _mmap
+
+class MappedRows:
+    "An (N, D) array stored in one or more files, read in row blocks from a memory map whose pages go back to the OS after each read."
+    def __init__(
+        self,
+        parts:list,           # [(path, byte offset, rows), ...]: the rows of each file, in order
+        dim:int,              # D
+        dtype:str="float32",  # the dtype on disk: float32, float16 or bfloat16-free numpy types
+    ):
+        self.dim, self.disk_dtype = int(dim), np.dtype(dtype)
+        self.row_bytes = self.dim * self.disk_dtype.itemsize
+        self.parts = []
+        for path, offset, rows in parts:
+            with open(path, "rb") as f: mm = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else None
+            need = int(offset) + int(rows) * self.row_bytes
+            if mm is None or len(mm) < need:
+                raise ValueError(f"{path} holds {0 if mm is None else len(mm):,} bytes, fewer than the {need:,} its {rows:,} rows need — the file is truncated; recompute it")
+            self.parts.append((str(path), int(offset), int(rows), mm, np.frombuffer(mm, self.disk_dtype, int(rows) * self.dim, int(offset)).reshape(int(rows), self.dim)))
+        self.starts = np.cumsum([0] + [p[2] for p in self.parts])
+        self.shape = torch.Size((int(self.starts[-1]), self.dim))
+
+    dtype = torch.float32     # what every read returns
+    ndim = 2
+    def __len__(self): return self.shape[0]
+    @property
+    def nbytes(self)->int: return self.shape[0] * self.row_bytes
+    def __repr__(self): return f"MappedRows({self.shape[0]:,} × {self.dim}, {self.disk_dtype} on disk in {len(self.parts)} file(s), {self.nbytes / 2**30:.2f} GiB)"
+
+    def _release(self, k:int, a:int, b:int):
+        "Hand the pages of rows a..b of part k back to the OS (they stay in the page cache; the next read maps them again)."
+        _, off, _, mm, _ = self.parts[k]
+        s = (off + a * self.row_bytes) // _mmap.PAGESIZE * _mmap.PAGESIZE
+        e = min(len(mm), off + b * self.row_bytes)
+        if e > s: mm.madvise(_mmap.MADV_DONTNEED, s, e - s)
+
+    @staticmethod
+    def _unit(x:np.ndarray)->Tensor:
+        "Rows as float32 unit vectors; a row already of unit norm (to 1e-6) is left alone, whatever block it is read in."
+        t = torch.from_numpy(x.astype(np.float32, copy=True))
+        n = t.norm(dim=1, keepdim=True)
+        return t.div_(torch.where((n - 1).abs() <= 1e-6, torch.ones_like(n), n))
+
+    def rows(self, i:int, j:int)->Tensor:
+        "Rows i..j as a float32 tensor (a copy)."
+        i, j = max(0, i), min(len(self), j)
+        out = []
+        for k in range(np.searchsorted(self.starts, i, "right") - 1, len(self.parts)):
+            s0 = self.starts[k]
+            if s0 >= j: break
+            a, b = max(i, s0) - s0, min(j, self.starts[k + 1]) - s0
+            if b > a: out.append(self._unit(self.parts[k][4][a:b])); self._release(k, a, b)
+        return torch.cat(out) if len(out) != 1 else out[0] if out else torch.zeros(0, self.dim)
+
+    def take(self, idx)->Tensor:
+        "The rows `idx` (any order, repeats allowed) as a float32 tensor."
+        idx = torch.as_tensor(idx).long().reshape(-1)
+        if len(idx) and (int(idx.min()) < -len(self) or int(idx.max()) >= len(self)): raise IndexError(f"row index out of range for {len(self):,} rows")
+        idx = idx % max(1, len(self))
+        out = torch.empty(len(idx), self.dim)
+        part = torch.as_tensor(np.searchsorted(self.starts, idx.numpy(), "right") - 1)
+        for k in part.unique().tolist():
+            sel = (part == k).nonzero().flatten(); local = (idx[sel] - int(self.starts[k])).numpy()
+            out[sel] = self._unit(self._pread(k, local))
+        return out
+
+    def _pread(self, k:int, local:np.ndarray)->np.ndarray:
+        "Scattered rows of part k, read with pread: a fault in a memory map would map its neighbours too (fault-around), 64 KiB a row."
+        path, off, _, _, _ = self.parts[k]
+        buf = bytearray(len(local) * self.row_bytes); view, rb = memoryview(buf), self.row_bytes
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            for j, r in enumerate(local.tolist()): os.preadv(fd, [view[j * rb:(j + 1) * rb]], off + r * rb)
+        finally: os.close(fd)
+        return np.frombuffer(buf, self.disk_dtype).reshape(len(local), self.dim)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            i, j, step = key.indices(len(self))
+            if step != 1: raise IndexError("MappedRows reads contiguous row blocks: use a step of 1, or take() with indices")
+            return self.rows(i, j)
+        if isinstance(key, (int, np.integer)):
+            k = int(key) + (len(self) if key < 0 else 0)
+            if not 0 <= k < len(self): raise IndexError(f"row {key} out of range for {len(self):,} rows")
+            return self.rows(k, k + 1)[0]
+        key = torch.as_tensor(key)
+        return self.take(key.nonzero().flatten() if key.dtype == torch.bool else key)
+
+    def to_tensor(self)->Tensor:
+        "Every row in memory, as float32 (4·N·D bytes)."
+        return self.rows(0, len(self))
+
+    def _in_memory(self, *a, **k):
+        raise TypeError(f"these embeddings are memory-mapped ({self.shape[0]:,} × {self.dim}, {self.nbytes / 2**30:.2f} GiB on disk): "
+                        "this operation needs them in memory. Use the streaming engines (retrieval, hubness, uniformity, gap_report), "
+                        f"a subset (e.subset(...)), or e.in_memory() ({4 * self.shape[0] * self.dim / 2**30:.2f} GiB as float32)")
+    __array__ = __matmul__ = __rmatmul__ = __mul__ = __rmul__ = __add__ = __sub__ = _in_memory
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("parts", "starts", "dim", "disk_dtype", "row_bytes", "shape"): raise AttributeError(name)
+        self._in_memory()
+
+# %% ../nbs/00_core.ipynb #1c5948f4
+def is_mapped(x)->bool:
+    "Whether `x` is a `MappedRows` (rows on disk) rather than a tensor in memory."
+    return isinstance(x, MappedRows)
+
+def row_blocks(
+    x,                          # (N, D) tensor or `MappedRows`
+    rows:int|None=None,         # rows per block; default as many as fit `block_bytes` of float32
+    block_bytes:int=2**24,
+):
+    "Yield (start, float32 block) over the rows of `x`: slices of a tensor, reads of a memory map."
+    n, d = x.shape
+    rows = max(1, rows or block_bytes // (4 * d))
+    for i in range(0, n, rows): yield i, (x.rows(i, i + rows) if is_mapped(x) else x[i:i + rows].float())
+
+def column_sums(x)->Tensor:
+    "Σ over rows of `x`, in float64, by blocks: the centroid of a memory-mapped set without loading it."
+    s = torch.zeros(x.shape[1], dtype=torch.float64)
+    for _, b in row_blocks(x): s += b.sum(0, dtype=torch.float64)      # accumulated in float64, without a float64 copy
+    return s
+
 # %% ../nbs/00_core.ipynb #eef56539
 FORMAT = "xmodal-lab/embeddings/1"
 
@@ -188,10 +311,17 @@ def _tensors(self:Embeddings)->dict:
 Embeddings._tensors = _tensors
 
 # %% ../nbs/00_core.ipynb #6cf41e3a
-def _save(self:Embeddings, path:str|Path)->Path:
-    "Write to `path` (a `.safetensors` file) atomically, with the manifest in the header."
+def _save(
+    self:Embeddings,
+    path:str|Path,          # a `.safetensors` file
+    dtype:str="float32",    # storage of the rows: 'float32', or 'float16' (half the size; read back as float32, unit norm to 1e-3)
+)->Path:
+    "Write to `path` atomically, with the manifest in the header."
     from safetensors.torch import save_file
+    if dtype not in ("float32", "float16"): raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+    if is_mapped(self.image) or is_mapped(self.text): raise TypeError("these embeddings are memory-mapped: they are saved already (see e.meta['mapped']); e.in_memory().save(...) writes a copy")
     ts = self._tensors()
+    if dtype == "float16": ts.update(image=ts["image"].half(), text=ts["text"].half())
     manifest = {"format": FORMAT, "captions": self.captions, "label_names": self.label_names, "meta": self.meta,
                 "content_hash": fingerprint(*[ts[k] for k in sorted(ts)])}
     return atomic_write(path, lambda tmp: save_file(ts, tmp, metadata={"xmodal_manifest": json.dumps(manifest, default=str)}))
@@ -223,6 +353,23 @@ def _load(path:str|Path)->Embeddings:
     labels = {k[6:]: v for k, v in ts.items() if k.startswith("label/")}
     return Embeddings(ts["image"], ts["text"], ts["image_of_text"], labels, m["label_names"], m["captions"], m["meta"])
 Embeddings.load = staticmethod(_load)
+
+# %% ../nbs/00_core.ipynb #5e2d078b
+def _open(
+    path:str|Path,   # an Embeddings .safetensors, a sharded folder (index.json), a (2, N, D) .npy, or a clip-retrieval folder
+    verify:bool=True,  # check content hashes and every row, block by block
+)->Embeddings:
+    "Open saved embeddings memory-mapped: the rows stay on disk (see `xmodal_lab.scale.open_embeddings`)."
+    from xmodal_lab.scale import open_embeddings
+    return open_embeddings(path, verify)
+Embeddings.open = staticmethod(_open)
+
+def _in_memory(self:Embeddings)->Embeddings:
+    "The same embeddings with every row read into memory (a normal `Embeddings`); `self` when it is in memory already."
+    if not is_mapped(self.image) and not is_mapped(self.text): return self
+    x, y = (r.to_tensor() if is_mapped(r) else r for r in (self.image, self.text))
+    return Embeddings(x, y, self.image_of_text, self.labels, self.label_names, self.captions, {k: v for k, v in self.meta.items() if k != "mapped"})
+Embeddings.in_memory = _in_memory
 
 # %% ../nbs/00_core.ipynb #7a39be85
 def _summary(self:Embeddings)->dict:

@@ -64,12 +64,13 @@ def _autocast(bf16:bool, device):
 @torch.inference_mode()
 def encode_images(model, dataset, preprocess, batch_size=64, num_workers=0, bf16=False, device="cpu", progress=True)->tuple:
     "Image features (N_img, D) in float32 and the indices of images that could not be read."
-    dl = torch.utils.data.DataLoader(_ImageItems(dataset, preprocess), batch_size=batch_size, num_workers=num_workers, collate_fn=_collate)
+    dl = torch.utils.data.DataLoader(_ImageItems(dataset, preprocess), batch_size=batch_size, num_workers=num_workers, collate_fn=_collate,
+                                     pin_memory=str(device).startswith("cuda"))   # page-locked batches copy to a GPU asynchronously
     feats, failed = torch.zeros(0), []
     for bad, idx, x in tqdm(dl, desc="images", disable=not progress, leave=False):
         failed += bad
         if x is None: continue
-        with _autocast(bf16, device): f = model.encode_image(x.to(device)).float().cpu()
+        with _autocast(bf16, device): f = model.encode_image(x.to(device, non_blocking=True)).float().cpu()
         if feats.numel() == 0: feats = torch.zeros(dataset.n_images, f.shape[1])
         feats[idx] = f
     return feats, failed

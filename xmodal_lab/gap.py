@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from .core import Embeddings, l2_normalise, atomic_write, fingerprint, fmt, table_html
+from .core import Embeddings, column_sums, is_mapped, row_blocks, l2_normalise, atomic_write, fingerprint, fmt, table_html
 
 # %% auto #0
-__all__ = ['PROJECTIONS', 'AXES', 'gap_vector', 'l2m_gap', 'cone_similarity', 'close_gap', 'l2i_gap', 'rmg', 'centroid_cosine',
-           'separability', 'frechet_distance', 'top_gap_dimensions', 'GapReport', 'gap_report', 'gap_direction',
-           'shift', 'contrastive_loss', 'SweepResult', 'shift_sweep', 'dimension_ablation', 'gap_plane', 'umap_2d',
-           'projection_figure', 'similarity_histograms']
+__all__ = ['PROJECTIONS', 'AXES', 'gap_vector', 'l2m_gap', 'cone_similarity', 'close_gap', 'matched_blocks', 'matched_cosines',
+           'l2i_gap', 'rmg', 'centroid_cosine', 'separability', 'frechet_distance', 'top_gap_dimensions', 'GapReport',
+           'gap_report', 'gap_direction', 'shift', 'contrastive_loss', 'SweepResult', 'shift_sweep',
+           'dimension_ablation', 'gap_plane', 'umap_2d', 'projection_figure', 'similarity_histograms']
 
 # %% ../nbs/20_gap.ipynb #75571351
 def gap_vector(emb:Embeddings)->Tensor:
     "Δ = mean image embedding − mean text embedding, accumulated in float64."
-    return (emb.image.double().mean(0) - emb.text.double().mean(0)).float()
+    return (column_sums(emb.image) / emb.n_images - column_sums(emb.text) / emb.n_texts).float()   # by blocks: memory-mapped sets too
 
 # %% ../nbs/20_gap.ipynb #e3e94c25
 def l2m_gap(emb:Embeddings)->float:
@@ -33,7 +33,7 @@ def cone_similarity(x:Tensor)->float:
     "Mean cosine similarity over distinct pairs of unit vectors, in O(ND)."
     n = len(x)
     if n < 2: raise ValueError(f"the cone similarity needs at least 2 embeddings, got {n}")
-    s = x.double().sum(0)
+    s = column_sums(x)
     return ((s @ s - n) / (n * (n - 1))).item()
 
 # %% ../nbs/20_gap.ipynb #c2f24dcc
@@ -52,22 +52,32 @@ def _check_gap_input(emb:Embeddings):
         raise ValueError(f"gap statistics need at least 2 images and 2 captions (got {emb.n_images} and {emb.n_texts}): the cone and the spread inside a modality are undefined for one sample")
 
 # %% ../nbs/20_gap.ipynb #5d52c791
+def matched_blocks(emb:Embeddings, rows:int=65_536):
+    "Yield (images, captions) of matched pairs, a block of captions at a time, each caption beside its image (as float32 rows)."
+    for i in range(0, emb.n_texts, rows):
+        j = emb.image_of_text[i:i + rows]
+        yield (emb.image.take(j) if is_mapped(emb.image) else emb.image[j]), (emb.text.rows(i, i + rows) if is_mapped(emb.text) else emb.text[i:i + rows])
+
+def matched_cosines(emb:Embeddings)->Tensor:
+    "(N_txt,) cosine of each caption with its image, in float64, by blocks."
+    return torch.cat([(a.double() * b.double()).sum(1) for a, b in matched_blocks(emb)])
+
 def l2i_gap(emb:Embeddings)->float:
     "Mean ‖x − y‖ over matched (image, caption) pairs (Schrodi et al.)."
-    return (emb.paired_image.double() - emb.text.double()).norm(dim=1).mean().item()
+    return torch.cat([(a.double() - b.double()).norm(dim=1) for a, b in matched_blocks(emb)]).mean().item()
 
 # %% ../nbs/20_gap.ipynb #4596f81f
 def rmg(emb:Embeddings)->float:
     "Relative modality gap of Schrodi et al., with d = (1 − cos)/2 and the matched distance clamped at 1e-3."
     _check_gap_input(emb)
-    m = max(((1 - (emb.paired_image.double() * emb.text.double()).sum(1)) / 2).mean().item(), 1e-3)
+    m = max(((1 - matched_cosines(emb)) / 2).mean().item(), 1e-3)
     dxx, dyy = (1 - cone_similarity(emb.image)) / 2, (1 - cone_similarity(emb.text)) / 2
     return m / (m + 0.5 * (dxx + dyy))
 
 # %% ../nbs/20_gap.ipynb #363fbfd8
 def centroid_cosine(emb:Embeddings)->float:
     "Cosine between the image centroid and the text centroid."
-    a, b = emb.image.double().mean(0), emb.text.double().mean(0)
+    a, b = column_sums(emb.image) / emb.n_images, column_sums(emb.text) / emb.n_texts
     return (a @ b / (a.norm() * b.norm())).item()
 
 # %% ../nbs/20_gap.ipynb #37e92d8f
@@ -95,12 +105,18 @@ def _sqrtm_psd(a:Tensor)->Tensor:
     w, v = torch.linalg.eigh((a + a.T) / 2)
     return (v * w.clamp(min=0).sqrt()) @ v.T
 
+def _mean_cov(x)->tuple:
+    "Mean and covariance (N − 1 in the denominator) in float64, in two passes over row blocks: tensors and memory-mapped rows alike."
+    m = column_sums(x) / len(x)
+    c = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64)
+    for _, b in row_blocks(x, block_bytes=2**23):
+        b = b.double() - m; c += b.T @ b
+    return m, c / (len(x) - 1)
+
 def frechet_distance(x:Tensor, y:Tensor)->float:
     "Fréchet distance between Gaussians fitted to two clouds (float64)."
-    x, y = x.double(), y.double()
     if len(x) < 2 or len(y) < 2: raise ValueError("the Fréchet distance needs at least 2 points per cloud")
-    mx, my = x.mean(0), y.mean(0)
-    sx, sy = torch.cov(x.T), torch.cov(y.T)
+    (mx, sx), (my, sy) = _mean_cov(x), _mean_cov(y)
     r = _sqrtm_psd(sx)
     return ((mx - my) @ (mx - my) + sx.trace() + sy.trace() - 2 * _sqrtm_psd(r @ sy @ r).trace()).item()
 
@@ -144,7 +160,7 @@ def gap_report(emb:Embeddings, separability_probe:bool=True)->GapReport:
     _check_gap_input(emb)
     s = {"L2M gap ‖Δ‖": l2m_gap(emb), "L2I (matched pairs)": l2i_gap(emb), "RMG": rmg(emb), "centroid cosine": centroid_cosine(emb),
          "cone: image": cone_similarity(emb.image), "cone: text": cone_similarity(emb.text),
-         "matched cosine": (emb.paired_image * emb.text).sum(1).double().mean().item(),
+         "matched cosine": matched_cosines(emb).mean().item(),
          "Fréchet distance": frechet_distance(emb.image, emb.text)}
     if separability_probe:   # undefined below 10 embeddings per modality: reported as missing, not as a number
         s["linear separability"] = separability(emb) if min(emb.n_images, emb.n_texts) >= 10 else float("nan")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, check_features, l2_normalise, fmt, table_html, table_text
+from .core import Embeddings, check_features, is_mapped, l2_normalise, fmt, table_html, table_text
 from .metrics import rank_queries, _groups, _summarise, check_cutoffs
 
 # %% auto #0
@@ -33,9 +33,24 @@ def top_k_indices(
     block_bytes:int=2**28,  # memory budget of one block of score rows
 )->Tensor:                  # (N, k) gallery indices, best first
     "The top-k gallery items of every query, in blocks of bounded memory."
-    q, g = l2_normalise(check_features(q, "query")), l2_normalise(check_features(g, "gallery"))
+    q, g = (x if is_mapped(x) else l2_normalise(check_features(x, name)) for x, name in ((q, "query"), (g, "gallery")))
     if q.shape[1] != g.shape[1]: raise ValueError(f"queries have dimension {q.shape[1]} but the gallery has {g.shape[1]} — were they produced by the same model?")
     k = check_k(k, len(g))
+    if is_mapped(q) or is_mapped(g) or 4 * len(g) * min(len(q), 1024) > block_bytes:   # large or on-disk: tiles of both
+        from xmodal_lab.metrics import _rows_of, _merge_topk
+        side = max(1, int(math.isqrt(max(1, block_bytes // 4))))
+        bq = min(len(q), side); bg = max(1, min(len(g), block_bytes // (4 * bq)))
+        out, buf = [], torch.empty(bq * bg)
+        for i in range(0, len(q), bq):
+            qb, tv, ti = _rows_of(q, i, i + bq), None, None
+            for j in range(0, len(g), bg):
+                gb = _rows_of(g, j, j + bg)
+                s = torch.mm(qb, gb.T, out=buf[:len(qb) * len(gb)].view(len(qb), len(gb)))
+                if scale != 1.0: s.mul_(scale)
+                if g_bias is not None: s.sub_(g_bias[j:j + bg])
+                tv, ti = _merge_topk(tv, ti, s, j, k)
+            out.append(ti)
+        return torch.cat(out)
     b = max(1, min(len(q), block_bytes // (4 * len(g))))
     out = []
     for i in range(0, len(q), b):

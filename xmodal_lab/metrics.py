@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, check_features, table_html, table_text
+from .core import Embeddings, check_features, is_mapped, table_html, table_text
 
 # %% auto #0
 __all__ = ['TIE_RULE', 'MEDR_RULE', 'relevant_lists', 'rank_queries', 'median_rank', 'RetrievalResult', 'check_cutoffs',
@@ -88,6 +88,20 @@ def _count_exact(s:Tensor, t:Tensor, valid:Tensor, ex:_Rescore)->Tensor:
                 geq[tied, k] = _rescore_band(s, tied, torch.full_like(tied, k), lo_t, hi_t, t, ex)
     return geq
 
+def _rank_stats(rs:Tensor, valid:Tensor, geq:Tensor, tie:float)->dict:
+    "Ranks, AP, AP@R and R-precision from each query's relevant scores `rs` (sorted, descending) and the gallery counts `geq` (items scoring ≥ each)."
+    n_rel = valid.sum(1)
+    neg = (-rs).contiguous()                               # ascending; invalid entries (+inf) at the end
+    rel_geq = torch.searchsorted(neg, neg + tie, right=True)   # relevant items scoring >= each relevant item (ties within tol)
+    k = torch.arange(1, rs.shape[1] + 1).expand_as(rs)
+    big = torch.iinfo(torch.long).max
+    ranks = (k + geq - rel_geq).where(valid, torch.full_like(geq, big))
+    prec = (k.double() / ranks).where(valid, torch.zeros((), dtype=torch.float64))   # float64: AP is a long sum of ratios
+    R = n_rel.clamp(min=1).double()
+    in_r = ranks <= n_rel[:, None]
+    return {"first_rank": ranks[:, 0], "ap": prec.sum(1) / R, "ap_at_r": (prec * in_r).sum(1) / R,
+            "r_precision": in_r.sum(1) / R, "n_relevant": n_rel}
+
 def _block_stats(s:Tensor, rel:Tensor, topk:int, ex:_Rescore|None=None)->dict:
     "Ranks and precision statistics of score rows `s` (b, M) whose relevant gallery indices are `rel` (b, R; -1 = none)."
     valid = rel >= 0
@@ -102,20 +116,91 @@ def _block_stats(s:Tensor, rel:Tensor, topk:int, ex:_Rescore|None=None)->dict:
     t = torch.where(valid, rs, torch.full_like(rs, math.inf))
     if ex is None: geq, tie = _count_at_least(s, t), 0.0
     else: geq, tie = _count_exact(s, t, valid, ex), ex.tol64
-    neg = (-rs).contiguous()                               # ascending; invalid entries (+inf) at the end
-    rel_geq = torch.searchsorted(neg, neg + tie, right=True)   # relevant items scoring >= each relevant item (ties within tol)
-    k = torch.arange(1, rs.shape[1] + 1).expand_as(rs)
-    big = torch.iinfo(torch.long).max
-    ranks = (k + geq - rel_geq).where(valid, torch.full_like(geq, big))
-    prec = (k.double() / ranks).where(valid, torch.zeros((), dtype=torch.float64))   # float64: AP is a long sum of ratios
-    R = n_rel.clamp(min=1).double()
-    in_r = ranks <= n_rel[:, None]
-    out = {"first_rank": ranks[:, 0], "ap": prec.sum(1) / R, "ap_at_r": (prec * in_r).sum(1) / R,
-           "r_precision": in_r.sum(1) / R, "n_relevant": n_rel}
+    out = _rank_stats(rs, valid, geq, tie)
     if topk: out["topk"] = s.topk(topk, 1).indices
     return out
 
 # %% ../nbs/10_metrics.ipynb #9494901b
+def _rows_of(x, i:int, j:int)->Tensor:
+    "Rows i..j of a tensor or of a memory-mapped set, as float32."
+    return x.rows(i, j) if is_mapped(x) else x[i:j].float()
+
+def _gather(x, idx:Tensor)->Tensor:
+    return x.take(idx) if is_mapped(x) else x[idx].float()
+
+def _merge_topk(vals:Tensor|None, idx:Tensor|None, s:Tensor, offset:int, k:int)->tuple:
+    "The running top-k of each row, merged with the scores `s` of gallery items offset.. (ties keep the lower index first)."
+    v, i = s.topk(min(k, s.shape[1]), 1)
+    i += offset
+    if vals is None: return v, i
+    v, i = torch.cat([vals, v], 1), torch.cat([idx, i], 1)
+    top = v.topk(k, 1, sorted=True)
+    return top.values, i.gather(1, top.indices)
+
+def _tiled_stats(q, g, rel:Tensor, exclude:Tensor|None, topk:int, block_bytes:int, scale:float, g_bias:Tensor|None, progress:bool)->dict:
+    """`_block_stats` for every query, with the gallery read in blocks: a query block's counts of gallery items scoring at least
+    each relevant score add up over gallery blocks. The relevant scores are computed exactly (float64) first; items inside the
+    float32 error band of a threshold are decided in float64, block by block."""
+    n, m, d = len(q), len(g), q.shape[1]
+    side = max(1, int(math.isqrt(max(1, block_bytes // 4))))
+    bq = min(n, side); bg = max(1, min(m, block_bytes // (4 * bq), block_bytes // (32 * d)))   # a gallery block (and its copies) stays small too
+    mag = abs(scale) * (d + 2) + 4 * (abs(scale) + (g_bias.abs().max().item() if g_bias is not None and len(g_bias) else 0.0))
+    tol32, tol64 = mag * 2.0 ** -24, 4 * mag * 2.0 ** -53
+    bias64 = g_bias.double() if g_bias is not None else None
+    exact = lambda a, b, j: (a.double() * b.double()).sum(-1) * scale - (bias64[j] if bias64 is not None else 0.0)
+    parts, buf = [], torch.empty(bq * bg)
+    bar = tqdm(total=math.ceil(n / bq) * math.ceil(m / bg), desc="ranking", disable=not progress, leave=False)
+    for i in range(0, n, bq):
+        qb, r = _rows_of(q, i, i + bq), rel[i:i + bq]
+        b = len(qb)
+        valid = r >= 0
+        if exclude is not None: valid &= r != exclude[i:i + b, None]
+        rs = torch.full(r.shape, -math.inf, dtype=torch.float64)
+        rows, cols = valid.nonzero(as_tuple=True)
+        if len(rows): rs[rows, cols] = exact(qb[rows], _gather(g, r[rows, cols]), r[rows, cols])
+        rs, order = rs.sort(1, descending=True); valid = valid.gather(1, order); rr = r.gather(1, order)
+        t = torch.where(valid, rs, torch.full_like(rs, math.inf))
+        hi_t = (t + tol32).float().where(valid, torch.tensor(math.inf))
+        lo_t = (t - tol32 - tol64).float().where(valid, torch.tensor(math.inf))
+        geq = torch.zeros(t.shape, dtype=torch.long)
+        tv = ti = None
+        ex = exclude[i:i + b] if exclude is not None else None
+        for j in range(0, m, bg):
+            gb = _rows_of(g, j, j + bg)
+            s = torch.mm(qb, gb.T, out=buf[:b * len(gb)].view(b, len(gb)))   # one score tile, reused: never two alive
+            if scale != 1.0: s.mul_(scale)
+            if g_bias is not None: s.sub_(g_bias[j:j + len(gb)])
+            if ex is not None:
+                hit = ((ex >= j) & (ex < j + len(gb))).nonzero().flatten()
+                s[hit, ex[hit] - j] = -math.inf
+            own = (valid & (rr >= j) & (rr < j + len(gb))).long()    # the relevant item itself is in this block (and in its own band)
+            step = max(1, 2**20 // max(1, s.shape[1]))        # rows per chunk: the comparison masks stay in cache
+            for c in range(0, b, step):
+                sc = s[c:c + step]
+                for k in range(t.shape[1]):
+                    if not valid[c:c + step, k].any(): continue
+                    above = (sc > hi_t[c:c + step, k:k + 1]).sum(1)
+                    extra = (sc >= lo_t[c:c + step, k:k + 1]).sum(1) - above - own[c:c + step, k]
+                    geq[c:c + step, k] += above + own[c:c + step, k]
+                    band = (extra > 0).nonzero().flatten()
+                    if len(band):                                  # other items within the float32 error band: decide them all in float64
+                        sb = sc[band]
+                        p, jj = ((sb >= lo_t[c + band, k:k + 1]) & (sb <= hi_t[c + band, k:k + 1])).nonzero(as_tuple=True)
+                        ok = exact(qb[c + band[p]], gb[jj], j + jj) >= t[c + band[p], k] - tol64
+                        geq[c:c + step, k] += torch.bincount(band[p[ok]], minlength=len(sc)) - own[c + band, k].new_zeros(len(sc)).index_add_(0, band, own[c + band, k])
+            if topk:
+                if tv is None or tv.shape[1] < topk: tv, ti = _merge_topk(tv, ti, s, j, topk)
+                else:                                              # only rows whose block maximum beats their k-th best so far
+                    rows = (s.amax(1) > tv[:, -1]).nonzero().flatten()
+                    if len(rows) > b // 4: tv, ti = _merge_topk(tv, ti, s, j, topk)      # most rows: no copy of the tile
+                    elif len(rows): tv[rows], ti[rows] = _merge_topk(tv[rows], ti[rows], s[rows], j, topk)
+            bar.update(1)
+        out = _rank_stats(rs, valid, geq, tol64)
+        if topk: out["topk"] = ti
+        parts.append(out)
+    bar.close()
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
 def _check_ids(ids, n:int, what:str, of:str)->Tensor:
     "(n,) integer ids, or a clear error when the length or the type is wrong."
     ids = torch.as_tensor(ids)
@@ -138,14 +223,14 @@ def rank_queries(
     progress:bool=False,    # progress bar over blocks
 )->dict:                    # per-query tensors: first_rank, ap, ap_at_r, r_precision, n_relevant[, topk]
     "Exact ranking statistics of every query against the gallery, in blocks of bounded memory."
-    q, g = torch.as_tensor(q).float(), torch.as_tensor(g).float()
+    q, g = (x if is_mapped(x) else torch.as_tensor(x).float() for x in (q, g))
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]: raise ValueError(f"queries {tuple(q.shape)} and gallery {tuple(g.shape)} must be (N, D) and (M, D) with the same D")
     if len(g) == 0: raise ValueError("the gallery is empty — nothing to retrieve")
     if len(q) == 0: raise ValueError("there are no queries")
     if isinstance(topk, bool) or int(topk) != topk or topk < 0: raise ValueError(f"topk must be a whole number ≥ 0 (0: no top-k lists), got {topk!r}")
     if topk > len(g): raise ValueError(f"k={topk} is larger than the gallery ({len(g)} items) — use k <= {len(g)}")
-    for name, t in (("queries", q), ("gallery", g)):
-        if not torch.isfinite(t).all(): raise ValueError(f"the {name} contain NaN/Inf values — check the embeddings")
+    for name, t in (("queries", q), ("gallery", g)):          # memory-mapped rows were checked block by block when opened
+        if not is_mapped(t) and not torch.isfinite(t).all(): raise ValueError(f"the {name} contain NaN/Inf values — check the embeddings")
     q_group, g_group = _check_ids(q_group, len(q), "q_group", "queries"), _check_ids(g_group, len(g), "g_group", "gallery items")
     if exclude is not None:
         exclude = _check_ids(exclude, len(q), "exclude", "queries")
@@ -154,6 +239,8 @@ def rank_queries(
         g_bias = torch.as_tensor(g_bias).float()
         if g_bias.shape != (len(g),): raise ValueError(f"g_bias has shape {tuple(g_bias.shape)}; expected ({len(g)},), one offset per gallery item")
     rel = relevant_lists(q_group, g_group)
+    if is_mapped(q) or is_mapped(g) or 4 * len(g) * min(len(q), 1024) > block_bytes:
+        return _tiled_stats(q, g, rel, exclude, topk, block_bytes, scale, g_bias, progress)   # large or on-disk gallery: in blocks
     b = max(1, min(len(q), block_bytes // (4 * len(g))))
     parts = []
     for i in tqdm(range(0, len(q), b), desc="ranking", disable=not progress, leave=False):

@@ -103,9 +103,10 @@ def clip_retrieval(folder, name:str|None=None, caption_column:str="caption")->Em
                       meta={"model": name or folder.name, "dataset": folder.name, "source": str(folder)})
 
 def load_features(path, name:str|None=None)->Embeddings:
-    "Saved features of any supported kind: the project's `.safetensors`, a (2, N, D) `.npy`, or a clip-retrieval folder."
+    "Saved features of any supported kind: the project's `.safetensors` or folder of shards, a (2, N, D) `.npy`, or a clip-retrieval folder."
     p = Path(path)
-    if p.is_dir(): e = clip_retrieval(p, name)
+    if p.is_dir() and (p / "index.json").exists(): e = Embeddings.open(p).in_memory()      # the shards of `embed_shards`
+    elif p.is_dir(): e = clip_retrieval(p, name)
     elif p.suffix == ".safetensors": e = Embeddings.load(p)
     elif p.suffix == ".npy": e = npy_pairs(p, name)
     elif not p.exists(): raise FileNotFoundError(f"no features at {p}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import Tensor, nn
-from .core import Embeddings, check_features, l2_normalise, table_html, table_text
+from .core import Embeddings, _rows, check_features, is_mapped, l2_normalise, row_blocks, table_html, table_text
 from .gap import close_gap
 
 # %% auto #0
@@ -23,6 +23,29 @@ def _unit(x:Tensor, name:str="input")->Tensor:
 
 def _check_t(t:float):
     if not t > 0: raise ValueError(f"the temperature t must be positive, got {t}")
+
+class _UnitRows:
+    "Rows of `x` as unit float32 vectors, checked and normalised block by block (no normalised copy of the whole); memory-mapped rows as they are read."
+    def __init__(self, x, name:str="input"):
+        self.x = x
+        if is_mapped(x): self.n, self.d, self.norms = len(x), x.shape[1], None; return
+        x = self.x = torch.as_tensor(x)
+        if x.ndim != 2: raise ValueError(f"{name} embeddings must be a 2-D (N, D) array, got shape {tuple(x.shape)}")
+        if x.shape[0] == 0: raise ValueError(f"{name} embeddings are empty (0 rows) — is the dataset empty, or were all items skipped?")
+        self.n, self.d = x.shape
+        self.norms = torch.empty(self.n)
+        for i, b in row_blocks(x):
+            if not (ok := torch.isfinite(b).all(1)).all(): raise ValueError(f"{name} embeddings have NaN/Inf in rows {_rows(torch.cat([torch.ones(i, dtype=torch.bool), ok]).logical_not())} — check the model's precision and the inputs of those rows")
+            self.norms[i:i + len(b)] = b.norm(dim=1)
+        if (self.norms == 0).any():
+            raise ValueError(f"{name} embeddings have {int((self.norms == 0).sum())} zero vectors (rows {_rows(self.norms == 0)}); a zero vector has no direction — drop those rows or check the extraction")
+        self.norms = torch.where((self.norms - 1).abs() <= 1e-6, torch.ones(()), self.norms)   # unit rows are left alone
+    def rows(self, i:int, j:int)->Tensor:
+        if self.norms is None: return self.x.rows(i, j)
+        n = self.norms[i:j]
+        return self.x[i:j].float() if bool((n == 1).all()) else self.x[i:j].float() / n[:, None]   # unit rows: a view, no copy
+    def take(self, idx:Tensor)->Tensor:
+        return self.x.take(idx) if self.norms is None else self.x[idx].float() / self.norms[idx, None]
 
 def _block_rows(block:int|None, n:int)->int:
     "Rows per block: `block`, or as many as fit 64 MiB of float32 scores against `n` columns."
@@ -43,24 +66,33 @@ class _LSE:
 # %% ../nbs/21_uniformity.ipynb #d70167c2
 @torch.no_grad()
 def uniformity(
-    x:Tensor,        # (N, D) embeddings; L2-normalised inside
+    x:Tensor,        # (N, D) embeddings, or memory-mapped rows; L2-normalised block by block
     t:float=2.0,     # Gaussian-kernel temperature of Wang & Isola
-    block:int|None=None,  # rows per Gram-matrix block (memory: block × N floats); default fits 64 MiB
+    block:int|None=None,  # side of the square Gram-matrix tiles; default fills `block_bytes`
+    block_bytes:int=2**26,  # memory of one tile of float32 products (default 64 MiB)
 )->float:            # log of the mean pairwise Gaussian potential, over pairs i < j
-    "Wang & Isola uniformity, exact, in O(block·N) memory."
+    "Wang & Isola uniformity, exact, in square tiles of bounded memory."
     _check_t(t)
-    x = _unit(x)
-    n = len(x)
+    u = _UnitRows(x)
+    n = u.n
     if n < 2: raise ValueError(f"uniformity needs at least 2 embeddings (it averages over pairs), got {n}")
-    block = _block_rows(block, n)
-    acc = _LSE()
-    for i in range(0, n, block):
-        v = x[i:i + block] @ x[i:].T                      # rows i.., columns i.. (upper block triangle)
-        v.mul_(2 * t).sub_(2 * t).clamp_(max=0)           # −t‖xi−xj‖² = 2t·xi·xj − 2t, clamped: a distance is ≥ 0
-        r = min(block, n - i)
-        v[:, :r].masked_fill_(~torch.ones(r, r, dtype=torch.bool).triu(1), -math.inf)   # keep j > i in the diagonal block
-        if v.shape[1] > r: acc.add(v[:, r:])
-        d = v[:, :r]; acc.add(d[torch.isfinite(d)])
+    side = max(1, min(n, block or math.isqrt(max(1, block_bytes // 4))))
+    fused = 2 * t <= 80                                   # exp(2t·s) stays finite in float32: no running maximum needed
+    buf, acc, tot = torch.empty(side * side), _LSE(), 0.0
+    for i in range(0, n, side):
+        a = u.rows(i, i + side)
+        for j in range(i, n, side):
+            b = a if j == i else u.rows(j, j + side)
+            v = torch.mm(a, b.T, out=buf[:len(a) * len(b)].view(len(a), len(b)))   # square tiles: the shape BLAS runs fastest
+            if fused:    # −t‖xi−xj‖² = 2t·(xi·xj) − 2t: sum exp(2t·min(xi·xj, 1)) here, subtract 2t at the end
+                v.clamp_(max=1.0).mul_(2 * t).exp_()
+                if j == i: v.triu_(1)                     # pairs j > i only (the rest become exp(..)·0 = 0)
+                tot += float(v.sum(1).double().sum())
+            else:        # large t: the streaming log-sum-exp, shifted by the running maximum
+                v.mul_(2 * t).sub_(2 * t).clamp_(max=0)
+                if j == i: v.masked_fill_(~torch.ones(len(a), len(a), dtype=torch.bool).triu(1), -math.inf)
+                acc.add(v[torch.isfinite(v)] if j == i else v)
+    if fused: return math.log(tot) - 2 * t - math.log(n * (n - 1) / 2)
     return acc.log_mean()
 
 # %% ../nbs/21_uniformity.ipynb #15c861ac
@@ -87,7 +119,7 @@ def bernstein_interval(mean:float, var:float, n:int, delta:float=0.05)->tuple:
 # %% ../nbs/21_uniformity.ipynb #dc2fc2cf
 @torch.no_grad()
 def uniformity_sampled(
-    x:Tensor,             # (N, D) embeddings; L2-normalised inside
+    x:Tensor,             # (N, D) embeddings, or memory-mapped rows; L2-normalised inside
     t:float=2.0,          # kernel temperature
     n_pairs:int=1_000_000,  # random pairs i != j
     seed:int=0,           # sampling seed
@@ -100,17 +132,17 @@ def uniformity_sampled(
     for name, v in (("n_pairs", n_pairs), ("chunk", chunk)):
         if isinstance(v, bool) or int(v) != v or v < (2 if name == "n_pairs" else 1): raise ValueError(f"{name} must be a whole number ≥ {2 if name == 'n_pairs' else 1}, got {v!r}")
     if not 0 < level < 1: raise ValueError(f"level must lie in (0, 1), got {level}")
-    x = _unit(x)
-    n = len(x)
+    u = _UnitRows(x)
+    n = u.n
     if n < 2: raise ValueError(f"uniformity needs at least 2 embeddings, got {n}")
     g = torch.Generator().manual_seed(seed)
     s1 = s2 = 0.0
     for c in range(0, n_pairs, chunk):
         m = min(chunk, n_pairs - c)
         i = torch.randint(0, n, (m,), generator=g); j = (i + torch.randint(1, n, (m,), generator=g)) % n   # j != i, uniform
-        sub = max(1, block_bytes // (8 * x.shape[1]))          # two gathered (sub, D) float32 blocks
+        sub = max(1, block_bytes // (8 * u.d))                 # two gathered (sub, D) float32 blocks
         for b in range(0, m, sub):
-            k = ((x[i[b:b + sub]] * x[j[b:b + sub]]).sum(1).mul(2 * t).sub(2 * t).clamp(max=0)).double().exp()
+            k = ((u.take(i[b:b + sub]) * u.take(j[b:b + sub])).sum(1).mul(2 * t).sub(2 * t).clamp(max=0)).double().exp()
             s1 += k.sum().item(); s2 += (k * k).sum().item()
     mu = s1 / n_pairs; var = max(s2 / n_pairs - mu * mu, 0.0) * n_pairs / (n_pairs - 1)
     lo, hi = bernstein_interval(mu, var, n_pairs, 1 - level)
