@@ -12,10 +12,11 @@ from PIL import Image
 from .core import fingerprint
 
 # %% auto #0
-__all__ = ['COLOURS', 'SHAPES', 'SIZES', 'POSITIONS', 'SPLITS', 'BACKGROUNDS', 'IMAGE_EXTENSIONS', 'ImageError',
-           'ImageCaptionDataset', 'caption_offsets', 'render', 'phrase', 'captions_for', 'sample_objects', 'object_set',
-           'ShapesDataset', 'shapes', 'FileDataset', 'from_pairs', 'coco_captions', 'csv_captions', 'image_folder',
-           'ImageGrid', 'show_grid']
+__all__ = ['COLOURS', 'SHAPES', 'SIZES', 'POSITIONS', 'SPLITS', 'BACKGROUNDS', 'CELLS', 'SIZES2', 'DETAIL', 'IMAGE_EXTENSIONS',
+           'ImageError', 'ImageCaptionDataset', 'caption_offsets', 'render', 'phrase', 'captions_for', 'sample_objects',
+           'object_set', 'ShapesDataset', 'shapes', 'sample_scene', 'relation', 'describe', 'swapped',
+           'duplicate_share', 'FileDataset', 'from_pairs', 'coco_captions', 'csv_captions', 'image_folder', 'ImageGrid',
+           'show_grid']
 
 # %% ../nbs/01_data.ipynb #66a227d6
 class ImageError(ValueError):
@@ -74,6 +75,7 @@ def render(
     size:int=64,             # image side in pixels
     rng:np.random.Generator|None=None,  # jitter and noise; None renders without either
     background:str="plain",  # 'plain' (light grey), 'noisy' (strong noise) or 'dark'; the last two make distribution shifts
+    version:int=1,           # 1: five places and two sizes; 2: a 3×3 grid of cells and three sizes
 )->np.ndarray:               # (size, size, 3) uint8
     "Draw `objects` into an RGB array."
     if background not in BACKGROUNDS: raise ValueError(f"unknown background {background!r}; choose from {BACKGROUNDS}")
@@ -82,8 +84,9 @@ def render(
     if rng is not None: img += rng.normal(0, 30 if background == "noisy" else 6, img.shape)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     for colour, shape, sz, pos in objects:
-        cx, cy = POSITIONS[pos]; r = SIZES[sz]
-        if rng is not None: cx, cy, r = cx + rng.uniform(-.04, .04), cy + rng.uniform(-.04, .04), r * rng.uniform(.9, 1.1)
+        (cx, cy), r = (POSITIONS[pos], SIZES[sz]) if version == 1 else (CELLS[pos], SIZES2[sz])
+        j = .04 if version == 1 else .03
+        if rng is not None: cx, cy, r = cx + rng.uniform(-j, j), cy + rng.uniform(-j, j), r * rng.uniform(.9, 1.1)
         m = _mask(shape, xx - cx * size, yy - cy * size, r * size)
         img[m] = COLOURS[colour]
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -127,10 +130,10 @@ def object_set(objects:list)->str:
     return " + ".join(sorted(f"{c} {s}" for c, s, *_ in objects))
 
 # %% ../nbs/01_data.ipynb #16ff4da2
-def _label_table(objs:list)->tuple[dict, dict]:
+def _label_table(objs:list, version:int=1)->tuple[dict, dict]:
     "Per-image labels and class names for a list of object lists."
-    names = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES), "position": list(POSITIONS),
-             "n_objects": ["one object", "two objects"]}
+    names = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES if version == 1 else SIZES2),
+             "position": list(POSITIONS if version == 1 else CELLS), "n_objects": ["one object", "two objects"] + (["three objects"] if version == 2 else [])}
     sets = sorted({object_set(o) for o in objs})
     names["objects"] = sets
     idx = {k: {v: i for i, v in enumerate(vs)} for k, vs in names.items()}
@@ -145,11 +148,11 @@ def _label_table(objs:list)->tuple[dict, dict]:
 # %% ../nbs/01_data.ipynb #33db62df
 class ShapesDataset(ImageCaptionDataset):
     "The procedural shapes world; image `i` is rendered on demand from `(seed, split, i)`."
-    def __init__(self, objects:list, seed:int, split:str, image_size:int, background:str, **kw):
+    def __init__(self, objects:list, seed:int, split:str, image_size:int, background:str, version:int=1, **kw):
         super().__init__(**kw)
-        self.objects, self.seed, self.split, self.image_size, self.background = objects, seed, split, image_size, background
+        self.objects, self.seed, self.split, self.image_size, self.background, self.version = objects, seed, split, image_size, background, version
     def rng(self, i:int)->np.random.Generator: return np.random.default_rng([self.seed, SPLITS[self.split], i, 1])
-    def array(self, i:int)->np.ndarray: return render(self.objects[i], self.image_size, self.rng(i), self.background)
+    def array(self, i:int)->np.ndarray: return render(self.objects[i], self.image_size, self.rng(i), self.background, self.version)
     def image(self, i:int)->Image.Image: return Image.fromarray(self.array(i))
     def arrays(self, idx)->np.ndarray: return np.stack([self.array(int(i)) for i in idx])
 
@@ -163,12 +166,18 @@ def shapes(
     image_size:int=64,       # side in pixels
     background:str="plain",  # 'plain', 'noisy' or 'dark'
     combos:set|None=None,    # allowed (colour, shape) pairs; None allows all 24
+    version:int=1,           # the world: 1 (below), or 2 (1–3 objects on a 3×3 grid, captions at several levels of detail)
+    p_objects:tuple=(0.1, 0.45, 0.45),  # version 2: probabilities of 1, 2 and 3 objects
+    n_objects:int|None=None,  # version 2: every image has this many objects (e.g. 1 for zero-shot on attributes)
+    detail:tuple|None=None,  # version 2: caption levels, cycled over an image's captions; default ('full', 'relational'), plus 'partial' on train
 )->ShapesDataset:
     "The deterministic procedural shapes dataset."
     if split not in SPLITS: raise ValueError(f"unknown split {split!r}; choose from {list(SPLITS)}")
     if not 1 <= captions_per_image <= 5: raise ValueError(f"captions_per_image must be in 1..5, got {captions_per_image}")
     n = (30_000 if split == "train" else 1_000) if n is None else n
     if n < 1: raise ValueError(f"n must be at least 1, got {n}")
+    if version == 2: return _shapes2(split, n, captions_per_image, seed, image_size, background, combos, p_objects, n_objects, detail)
+    if version != 1: raise ValueError(f"unknown world version {version!r}: 1 or 2")
     objs, caps, img_of = [], [], []
     for i in range(n):
         rng = np.random.default_rng([seed, SPLITS[split], i, 0])
@@ -181,6 +190,133 @@ def shapes(
     return ShapesDataset(objs, seed, split, image_size, background, name=f"shapes/{split}", captions=caps,
                          image_of_text=np.array(img_of), n_images=n, labels=labels, label_names=names,
                          fingerprint=fingerprint("shapes", cfg))
+
+# %% ../nbs/01_data.ipynb #442ffbf3
+CELLS = {f"{r} {c}".replace("middle centre", "centre").replace("middle ", "").replace(" centre", ""): ((i + 0.5) / 3, (j + 0.5) / 3)
+         for j, r in enumerate(("top", "middle", "bottom")) for i, c in enumerate(("left", "centre", "right"))}
+SIZES2 = {"small": 0.085, "medium": 0.115, "large": 0.145}   # half-extent as a fraction of the side (a cell is 1/3 of it)
+_AT2 = {k: ("in the centre" if k == "centre" else f"on the {k}" if k in ("left", "right") else f"at the {k}") for k in CELLS}
+DETAIL = ("full", "relational", "partial")
+
+# %% ../nbs/01_data.ipynb #c357e7ea
+def sample_scene(
+    rng:np.random.Generator,
+    p_objects:tuple=(0.2, 0.4, 0.4),  # probabilities of 1, 2 and 3 objects
+    combos:set|None=None,   # allowed (colour, shape) pairs
+    n_objects:int|None=None,  # a fixed number of objects instead
+)->list:
+    "One image of the world v2: 1–3 objects in distinct cells of a 3×3 grid, each (colour, shape, size, cell)."
+    n = n_objects or 1 + int(rng.choice(3, p=np.asarray(p_objects) / np.sum(p_objects)))
+    cells = rng.choice(len(CELLS), n, replace=False)
+    out = []
+    for c in sorted(cells.tolist()):                      # reading order: top to bottom, left to right
+        while True:
+            col, shp = list(COLOURS)[rng.integers(len(COLOURS))], SHAPES[rng.integers(len(SHAPES))]
+            if combos is None or (col, shp) in combos: break
+        out.append((col, shp, list(SIZES2)[rng.integers(3)], list(CELLS)[c]))
+    return out
+
+# %% ../nbs/01_data.ipynb #35fc56d3
+def relation(a, b)->str:
+    "Where object a is with respect to b, in words: 'left of', 'right of', 'above' or 'below' (the larger offset decides)."
+    (ax, ay), (bx, by) = CELLS[a[3]], CELLS[b[3]]
+    if abs(ax - bx) >= abs(ay - by): return "left of" if ax < bx else "right of"
+    return "above" if ay < by else "below"
+
+_INV = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+_NUM = {1: "one", 2: "two", 3: "three"}
+_FULL1 = ("{o} {at}", "a photo of {o} {at}", "there is {o} {at}", "{At}: {o}")
+_FULLN = ("{list}", "a photo of {list}", "{n} shapes: {list}", "there are {n} shapes: {list}")
+
+_INV = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+
+# %% ../nbs/01_data.ipynb #fd0e6999
+_NUM = {1: "one", 2: "two", 3: "three"}
+_FULL1 = ("{o} {at}", "a photo of {o} {at}", "there is {o} {at}", "{At}: {o}")
+_FULLN = ("{list}", "a photo of {list}", "{n} shapes: {list}", "there are {n} shapes: {list}")
+
+def _a(words:str)->str:
+    "The words with their indefinite article: 'a red circle', 'an orange square'."
+    return ("an " if words[0] in "aeiou" else "a ") + words
+
+def _listing(objs:list, order)->str:
+    parts = [f"{_a(phrase(objs[i]))} {_AT2[objs[i][3]]}" for i in order]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+def describe(objects:list, level:str, rng:np.random.Generator)->str:
+    "One caption of `objects` at a level of detail: 'full' (every object, every attribute, its place), 'relational' (two objects and how they stand), 'partial' (a fragment, as alt-text often is)."
+    n = len(objects)
+    if level == "full":
+        if n == 1:
+            at = _AT2[objects[0][3]]
+            return _FULL1[rng.integers(len(_FULL1))].format(o=_a(phrase(objects[0])), at=at, At=at[0].upper() + at[1:])
+        order = list(range(n)) if rng.random() < 0.6 else rng.permutation(n).tolist()
+        return _FULLN[rng.integers(len(_FULLN))].format(list=_listing(objects, order), n=_NUM[n])
+    if level == "relational":
+        if n == 1: return describe(objects, "full", rng)
+        i, j = rng.choice(n, 2, replace=False).tolist()
+        a, b = objects[i], objects[j]
+        s = f"{_a(phrase(a))} {relation(a, b)} {_a(phrase(b))}"
+        if n == 3: s += f", and {_a(phrase(objects[3 - i - j]))} {_AT2[objects[3 - i - j][3]]}"
+        return s
+    if level == "partial":
+        o = objects[rng.integers(n)]
+        k = rng.integers(7 if n > 1 else 6)
+        if k == 6:                                          # a relation without sizes or places
+            a, b = [objects[x] for x in rng.choice(n, 2, replace=False)]
+            return f"{_a(a[0])} {a[1]} {relation(a, b)} {_a(b[0])} {b[1]}"
+        return ["{A} {c} shape", "a {s}", "a {z} {s}", "{A} {c} {s}", "{n} shapes", "something {c}"][k].format(
+            A=_a(o[0]).split()[0], c=o[0], s=o[1], z=o[2], n=_NUM[n] if n > 1 else "one").replace("one shapes", "one shape")
+    raise ValueError(f"unknown level of detail {level!r}; choose from {DETAIL}")
+
+# %% ../nbs/01_data.ipynb #b7ce9d72
+def swapped(objects:list, kind:str, rng:np.random.Generator)->tuple|None:
+    "(true caption, negative caption) of a two-object scene for a Structure-CLIP swap: 'relation' reversed, 'attributes' exchanged between the objects, or one attribute 'replaced'."
+    a, b = objects[:2]
+    rel = relation(a, b)
+    say = lambda c1, s1, r, c2, s2: f"{_a(c1)} {s1} {r} {_a(c2)} {s2}"
+    true = say(a[0], a[1], rel, b[0], b[1])
+    if kind == "relation": return true, say(a[0], a[1], _INV[rel], b[0], b[1])
+    if kind == "attributes":
+        if a[0] != b[0]: return true, say(b[0], a[1], rel, a[0], b[1])   # colours exchanged
+        if a[1] != b[1]: return true, say(a[0], b[1], rel, b[0], a[1])   # shapes exchanged
+        return None                                                              # identical objects: nothing to exchange
+    if kind == "replaced":
+        if rng.random() < 0.5:
+            c = [x for x in COLOURS if x not in (a[0], b[0])]; return true, say(c[rng.integers(len(c))], a[1], rel, b[0], b[1])
+        s = [x for x in SHAPES if x not in (a[1], b[1])]; return true, say(a[0], s[rng.integers(len(s))], rel, b[0], b[1])
+    raise ValueError(f"unknown swap {kind!r}; choose from 'relation', 'attributes', 'replaced'")
+
+# %% ../nbs/01_data.ipynb #5ee3e214
+def duplicate_share(ds)->float:
+    "Share of the captions that are, word for word, also a caption of another image."
+    from collections import defaultdict
+    owners = defaultdict(set)
+    for c, i in zip(ds.captions, np.asarray(ds.image_of_text).tolist()): owners[c].add(i)
+    return float(np.mean([len(owners[c]) > 1 for c in ds.captions]))
+
+# %% ../nbs/01_data.ipynb #a0e6d070
+def _shapes2(split, n, cpi, seed, image_size, background, combos, p_objects, n_objects, detail)->ShapesDataset:
+    "The world v2 (see `shapes`)."
+    detail = tuple(detail or (("full", "relational", "partial") if split == "train" else ("full", "relational")))
+    if bad := [d for d in detail if d not in DETAIL]: raise ValueError(f"unknown caption level(s) {bad}; choose from {DETAIL}")
+    if n_objects is not None and n_objects not in (1, 2, 3): raise ValueError(f"n_objects must be 1, 2 or 3, got {n_objects}")
+    objs, caps, img_of = [], [], []
+    for i in range(n):
+        rng = np.random.default_rng([seed, SPLITS[split], i, 0, 2])
+        o = sample_scene(rng, p_objects, combos, n_objects)
+        mine = []
+        for k in range(cpi):
+            for _ in range(20):                         # distinct captions of one image, when the level allows
+                c = describe(o, detail[k % len(detail)], rng)
+                if c not in mine: break
+            mine.append(c)
+        caps += mine; img_of += [i] * cpi; objs.append(o)
+    labels, names = _label_table(objs, version=2)
+    cfg = dict(split=split, n=n, cpi=cpi, seed=seed, size=image_size, bg=background, combos=sorted(combos) if combos else None,
+               p_objects=list(p_objects), n_objects=n_objects, detail=list(detail), v=2)
+    return ShapesDataset(objs, seed, split, image_size, background, version=2, name=f"shapes-v2/{split}", captions=caps,
+                         image_of_text=np.array(img_of), n_images=n, labels=labels, label_names=names, fingerprint=fingerprint("shapes", cfg))
 
 # %% ../nbs/01_data.ipynb #ca630dd8
 class FileDataset(ImageCaptionDataset):
