@@ -13,7 +13,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['FORMAT', 'check_features', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'atomic_write', 'fingerprint',
-           'Embeddings', 'MappedRows', 'is_mapped', 'row_blocks', 'column_sums', 'read_manifest']
+           'Embeddings', 'MappedRows', 'is_mapped', 'rows_of', 'row_blocks', 'column_sums', 'read_manifest']
 
 # %% ../nbs/00_core.ipynb #2ea704da
 def _rows(mask:Tensor, n:int=5)->str:
@@ -286,6 +286,10 @@ def is_mapped(x)->bool:
     "Whether `x` is a `MappedRows` (rows on disk) rather than a tensor in memory."
     return isinstance(x, MappedRows)
 
+def rows_of(x, i:int, j:int)->Tensor:
+    "Rows i..j of a tensor or of memory-mapped rows, as float32."
+    return x.rows(i, j) if is_mapped(x) else x[i:j].float()
+
 def row_blocks(
     x,                          # (N, D) tensor or `MappedRows`
     rows:int|None=None,         # rows per block; default as many as fit `block_bytes` of float32
@@ -294,7 +298,7 @@ def row_blocks(
     "Yield (start, float32 block) over the rows of `x`: slices of a tensor, reads of a memory map."
     n, d = x.shape
     rows = max(1, rows or block_bytes // (4 * d))
-    for i in range(0, n, rows): yield i, (x.rows(i, i + rows) if is_mapped(x) else x[i:i + rows].float())
+    for i in range(0, n, rows): yield i, rows_of(x, i, i + rows)
 
 def column_sums(x)->Tensor:
     "Σ over rows of `x`, in float64, by blocks: the centroid of a memory-mapped set without loading it."

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, check_features, is_mapped, l2_normalise, fmt, table_html, table_text
+from .core import Embeddings, check_features, is_mapped, rows_of, l2_normalise, fmt, table_html, table_text
 from .metrics import rank_queries, _groups, _summarise, check_cutoffs
 
 # %% auto #0
@@ -37,17 +37,13 @@ def top_k_indices(
     if q.shape[1] != g.shape[1]: raise ValueError(f"queries have dimension {q.shape[1]} but the gallery has {g.shape[1]} — were they produced by the same model?")
     k = check_k(k, len(g))
     if is_mapped(q) or is_mapped(g) or 4 * len(g) * min(len(q), 1024) > block_bytes:   # large or on-disk: tiles of both
-        from xmodal_lab.metrics import _rows_of, _merge_topk
-        side = max(1, int(math.isqrt(max(1, block_bytes // 4))))
-        bq = min(len(q), side); bg = max(1, min(len(g), block_bytes // (4 * bq)))
+        from xmodal_lab.metrics import _tile_shape, _score_tile, _merge_topk
+        bq, bg = _tile_shape(len(q), len(g), q.shape[1], block_bytes)
         out, buf = [], torch.empty(bq * bg)
         for i in range(0, len(q), bq):
-            qb, tv, ti = _rows_of(q, i, i + bq), None, None
+            qb, tv, ti = rows_of(q, i, i + bq), None, None
             for j in range(0, len(g), bg):
-                gb = _rows_of(g, j, j + bg)
-                s = torch.mm(qb, gb.T, out=buf[:len(qb) * len(gb)].view(len(qb), len(gb)))
-                if scale != 1.0: s.mul_(scale)
-                if g_bias is not None: s.sub_(g_bias[j:j + bg])
+                _, s = _score_tile(qb, g, j, bg, buf, scale, g_bias)
                 tv, ti = _merge_topk(tv, ti, s, j, k)
             out.append(ti)
         return torch.cat(out)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, check_features, is_mapped, table_html, table_text
+from .core import Embeddings, check_features, is_mapped, row_blocks, rows_of, table_html, table_text
 
 # %% auto #0
 __all__ = ['TIE_RULE', 'MEDR_RULE', 'relevant_lists', 'rank_queries', 'median_rank', 'RetrievalResult', 'check_cutoffs',
@@ -121,10 +121,6 @@ def _block_stats(s:Tensor, rel:Tensor, topk:int, ex:_Rescore|None=None)->dict:
     return out
 
 # %% ../nbs/10_metrics.ipynb #9494901b
-def _rows_of(x, i:int, j:int)->Tensor:
-    "Rows i..j of a tensor or of a memory-mapped set, as float32."
-    return x.rows(i, j) if is_mapped(x) else x[i:j].float()
-
 def _gather(x, idx:Tensor)->Tensor:
     return x.take(idx) if is_mapped(x) else x[idx].float()
 
@@ -137,13 +133,25 @@ def _merge_topk(vals:Tensor|None, idx:Tensor|None, s:Tensor, offset:int, k:int)-
     top = v.topk(k, 1, sorted=True)
     return top.values, i.gather(1, top.indices)
 
+def _tile_shape(n:int, m:int, d:int, block_bytes:int)->tuple:
+    "(query rows, gallery rows) of a score tile: near square, within the budget, and a gallery block (with its copies) small too."
+    bq = min(n, max(1, math.isqrt(max(1, block_bytes // 4))))
+    return bq, max(1, min(m, block_bytes // (4 * bq), block_bytes // (32 * d)))
+
+def _score_tile(qb:Tensor, g, j:int, bg:int, buf:Tensor, scale:float, g_bias:Tensor|None)->tuple:
+    "(gallery rows j.., their scores against `qb`) with the scores written into `buf`: one tile alive at a time."
+    gb = rows_of(g, j, j + bg)
+    s = torch.mm(qb, gb.T, out=buf[:len(qb) * len(gb)].view(len(qb), len(gb)))
+    if scale != 1.0: s.mul_(scale)
+    if g_bias is not None: s.sub_(g_bias[j:j + len(gb)])
+    return gb, s
+
 def _tiled_stats(q, g, rel:Tensor, exclude:Tensor|None, topk:int, block_bytes:int, scale:float, g_bias:Tensor|None, progress:bool)->dict:
     """`_block_stats` for every query, with the gallery read in blocks: a query block's counts of gallery items scoring at least
     each relevant score add up over gallery blocks. The relevant scores are computed exactly (float64) first; items inside the
     float32 error band of a threshold are decided in float64, block by block."""
     n, m, d = len(q), len(g), q.shape[1]
-    side = max(1, int(math.isqrt(max(1, block_bytes // 4))))
-    bq = min(n, side); bg = max(1, min(m, block_bytes // (4 * bq), block_bytes // (32 * d)))   # a gallery block (and its copies) stays small too
+    bq, bg = _tile_shape(n, m, d, block_bytes)
     mag = abs(scale) * (d + 2) + 4 * (abs(scale) + (g_bias.abs().max().item() if g_bias is not None and len(g_bias) else 0.0))
     tol32, tol64 = mag * 2.0 ** -24, 4 * mag * 2.0 ** -53
     bias64 = g_bias.double() if g_bias is not None else None
@@ -151,7 +159,7 @@ def _tiled_stats(q, g, rel:Tensor, exclude:Tensor|None, topk:int, block_bytes:in
     parts, buf = [], torch.empty(bq * bg)
     bar = tqdm(total=math.ceil(n / bq) * math.ceil(m / bg), desc="ranking", disable=not progress, leave=False)
     for i in range(0, n, bq):
-        qb, r = _rows_of(q, i, i + bq), rel[i:i + bq]
+        qb, r = rows_of(q, i, i + bq), rel[i:i + bq]
         b = len(qb)
         valid = r >= 0
         if exclude is not None: valid &= r != exclude[i:i + b, None]
@@ -166,10 +174,7 @@ def _tiled_stats(q, g, rel:Tensor, exclude:Tensor|None, topk:int, block_bytes:in
         tv = ti = None
         ex = exclude[i:i + b] if exclude is not None else None
         for j in range(0, m, bg):
-            gb = _rows_of(g, j, j + bg)
-            s = torch.mm(qb, gb.T, out=buf[:b * len(gb)].view(b, len(gb)))   # one score tile, reused: never two alive
-            if scale != 1.0: s.mul_(scale)
-            if g_bias is not None: s.sub_(g_bias[j:j + len(gb)])
+            gb, s = _score_tile(qb, g, j, bg, buf, scale, g_bias)
             if ex is not None:
                 hit = ((ex >= j) & (ex < j + len(gb))).nonzero().flatten()
                 s[hit, ex[hit] - j] = -math.inf
@@ -230,7 +235,7 @@ def rank_queries(
     if isinstance(topk, bool) or int(topk) != topk or topk < 0: raise ValueError(f"topk must be a whole number ≥ 0 (0: no top-k lists), got {topk!r}")
     if topk > len(g): raise ValueError(f"k={topk} is larger than the gallery ({len(g)} items) — use k <= {len(g)}")
     for name, t in (("queries", q), ("gallery", g)):          # memory-mapped rows were checked block by block when opened
-        if not is_mapped(t) and not torch.isfinite(t).all(): raise ValueError(f"the {name} contain NaN/Inf values — check the embeddings")
+        if not is_mapped(t) and not all(bool(torch.isfinite(b).all()) for _, b in row_blocks(t)): raise ValueError(f"the {name} contain NaN/Inf values — check the embeddings")
     q_group, g_group = _check_ids(q_group, len(q), "q_group", "queries"), _check_ids(g_group, len(g), "g_group", "gallery items")
     if exclude is not None:
         exclude = _check_ids(exclude, len(q), "exclude", "queries")

@@ -23,15 +23,10 @@ def wilson(k:int, n:int, z:float=1.959963984540054)->tuple:
     return (max(0.0, c - h), min(1.0, c + h))
 
 # %% ../nbs/45_probes.ipynb #5720922b
-class _Images:
-    "Images `idx` of a dataset, as a dataset of their own."
-    def __init__(self, ds, idx): self.ds, self.idx, self.n_images, self.on_error = ds, list(idx), len(idx), getattr(ds, "on_error", "raise")
-    def image(self, i): return self.ds.image(self.idx[i])
-    def source(self, i): return self.ds.source(self.idx[i])
-
 def _embed(model, tokenizer, ds, images:list, texts:list, preprocess=None, batch_size:int=64)->tuple:
     "Unit image features of `images` (indices into ds) and unit text features of `texts`, from any open_clip model."
     from xmodal_lab.embed import encode_images, encode_texts
+    from xmodal_lab.scale import _Images
     preprocess = preprocess or getattr(model, "xmodal_preprocess", None)
     tokenizer = tokenizer or getattr(model, "xmodal_tokenizer", None)
     if preprocess is None or tokenizer is None: raise ValueError("pass preprocess= and tokenizer= (models from load_model carry their own)")

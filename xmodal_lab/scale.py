@@ -284,11 +284,11 @@ def _embed_tars(model, pairs, out:Path, ident:dict, prov:dict, rank:int, world:i
     return written, reused, skipped
 
 # %% ../nbs/06_scale.ipynb #5c3c0298
-class _Range:
-    "Images a..b of a dataset, as a dataset of their own (for one shard)."
-    def __init__(self, ds, a:int, b:int): self.ds, self.a, self.n_images, self.on_error = ds, a, b - a, getattr(ds, "on_error", "raise")
-    def image(self, i:int): return self.ds.image(self.a + i)
-    def source(self, i:int)->str: return self.ds.source(self.a + i)
+class _Images:
+    "Images `idx` of a dataset (a range for one shard, any indices for a probe), as a dataset of their own."
+    def __init__(self, ds, idx): self.ds, self.idx, self.n_images, self.on_error = ds, list(idx), len(idx), getattr(ds, "on_error", "raise")
+    def image(self, i:int): return self.ds.image(self.idx[i])
+    def source(self, i:int)->str: return self.ds.source(self.idx[i])
 
 def shard_plan(n_images:int, image_of_text, shard_size:int)->list:
     "[(first image, end image, caption indices)] of each shard: whole images with all their captions, in dataset order."
@@ -365,7 +365,7 @@ def embed_shards(
             why = _shard_ok(path, ident, [a, b])
             if why is None: reused += 1; continue
             warnings.warn(f"redoing {path.name}: {why}")
-        x, failed = encode_images(model, _Range(dataset, a, b), preprocess, batch_size, num_workers, bf16, device, progress=False)
+        x, failed = encode_images(model, _Images(dataset, range(a, b)), preprocess, batch_size, num_workers, bf16, device, progress=False)
         if failed: raise ValueError(f"{len(failed)} images of shard {k} could not be read (first: {dataset.source(a + failed[0])}); sharded extraction keeps every item — fix or drop them first")
         y = encode_texts(model, tokenizer, [dataset.captions[i] for i in caps], 4 * batch_size, bf16, device, progress=False)
         e = Embeddings(x, y, np.asarray(dataset.image_of_text)[caps] - a, {n: v[a:b] for n, v in dataset.labels.items()}, dataset.label_names,
