@@ -14,7 +14,7 @@ from .core import fingerprint
 # %% auto #0
 __all__ = ['COLOURS', 'SHAPES', 'SIZES', 'POSITIONS', 'SPLITS', 'BACKGROUNDS', 'CELLS', 'SIZES2', 'DETAIL', 'IMAGE_EXTENSIONS',
            'ImageError', 'ImageCaptionDataset', 'caption_offsets', 'render', 'phrase', 'captions_for', 'sample_objects',
-           'object_set', 'ShapesDataset', 'shapes', 'sample_scene', 'relation', 'describe', 'swapped',
+           'object_set', 'ShapesDataset', 'shapes', 'sample_scene', 'relation', 'describe', 'swapped', 'twin_scene',
            'duplicate_share', 'FileDataset', 'from_pairs', 'coco_captions', 'csv_captions', 'image_folder', 'ImageGrid',
            'show_grid']
 
@@ -162,11 +162,11 @@ def shapes(
     n:int|None=None,         # number of images; default 30,000 for train, 1,000 otherwise
     captions_per_image:int=3,  # distinct paraphrases per image (1-5)
     seed:int=0,              # world seed
-    p_two:float=0.5,         # probability of a two-object image
+    p_two:float=0.5,         # version 1: probability of a two-object image
     image_size:int=64,       # side in pixels
     background:str="plain",  # 'plain', 'noisy' or 'dark'
     combos:set|None=None,    # allowed (colour, shape) pairs; None allows all 24
-    version:int=1,           # the world: 1 (below), or 2 (1–3 objects on a 3×3 grid, captions at several levels of detail)
+    version:int=2,           # the world: 2 (1–3 objects on a 3×3 grid, captions at several levels of detail), or the original 1
     p_objects:tuple=(0.1, 0.45, 0.45),  # version 2: probabilities of 1, 2 and 3 objects
     n_objects:int|None=None,  # version 2: every image has this many objects (e.g. 1 for zero-shot on attributes)
     detail:tuple|None=None,  # version 2: caption levels, cycled over an image's captions; default ('full', 'relational'), plus 'partial' on train
@@ -201,7 +201,7 @@ DETAIL = ("full", "relational", "partial")
 # %% ../nbs/01_data.ipynb #c357e7ea
 def sample_scene(
     rng:np.random.Generator,
-    p_objects:tuple=(0.2, 0.4, 0.4),  # probabilities of 1, 2 and 3 objects
+    p_objects:tuple=(0.1, 0.45, 0.45),  # probabilities of 1, 2 and 3 objects (as `shapes`)
     combos:set|None=None,   # allowed (colour, shape) pairs
     n_objects:int|None=None,  # a fixed number of objects instead
 )->list:
@@ -223,10 +223,6 @@ def relation(a, b)->str:
     if abs(ax - bx) >= abs(ay - by): return "left of" if ax < bx else "right of"
     return "above" if ay < by else "below"
 
-_INV = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
-_NUM = {1: "one", 2: "two", 3: "three"}
-_FULL1 = ("{o} {at}", "a photo of {o} {at}", "there is {o} {at}", "{At}: {o}")
-_FULLN = ("{list}", "a photo of {list}", "{n} shapes: {list}", "there are {n} shapes: {list}")
 
 _INV = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
@@ -286,6 +282,21 @@ def swapped(objects:list, kind:str, rng:np.random.Generator)->tuple|None:
             c = [x for x in COLOURS if x not in (a[0], b[0])]; return true, say(c[rng.integers(len(c))], a[1], rel, b[0], b[1])
         s = [x for x in SHAPES if x not in (a[1], b[1])]; return true, say(a[0], s[rng.integers(len(s))], rel, b[0], b[1])
     raise ValueError(f"unknown swap {kind!r}; choose from 'relation', 'attributes', 'replaced'")
+
+# %% ../nbs/01_data.ipynb #f955e7d8
+def twin_scene(
+    objects:list,           # a world-v2 scene
+    rng:np.random.Generator,
+    p:tuple=(0.7, 0.15, 0.15),  # probabilities of changing the shape, the colour or the size
+)->list:
+    "A near-duplicate of a scene: one object's shape, colour or size changed, everything else (cells, and, rendered with the same generator, jitter and noise) the same."
+    o = list(objects); j = int(rng.integers(len(o))); col, shp, sz, cell = o[j]
+    kind = rng.choice(3, p=np.asarray(p) / np.sum(p))
+    if kind == 0: shp = [x for x in SHAPES if x != shp][rng.integers(len(SHAPES) - 1)]
+    elif kind == 1: col = [x for x in COLOURS if x != col][rng.integers(len(COLOURS) - 1)]
+    else: sz = [x for x in SIZES2 if x != sz][rng.integers(len(SIZES2) - 1)]
+    o[j] = (col, shp, sz, cell)
+    return o
 
 # %% ../nbs/01_data.ipynb #5ee3e214
 def duplicate_share(ds)->float:

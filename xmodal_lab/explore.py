@@ -498,7 +498,7 @@ def _static_html(self:Explorer)->str:
     f, e = self.figure(), self.sets[self.name]
     # a stored page keeps short hover texts (the image's number, the caption): the live widget's full ones weigh ~0.2 kB a point
     f.data[1].text = [f"image {i}" for i in self.images.tolist()]
-    f.data[2].text = [html.escape(e.captions[j][:80]) if e.captions else f"caption {j}" for j in self.captions.tolist()]
+    f.data[2].text = [html.escape(e.captions[j][:40] + ("…" if len(e.captions[j]) > 40 else "")) if e.captions else f"caption {j}" for j in self.captions.tolist()]
     fig = pio.to_html(f, full_html=False, include_plotlyjs=False, include_mathjax=False, config={"displaylogo": False})
     side = f"<div style='max-width:400px;margin-left:8px'>{self.details_html()}</div>" if self.selected else ""
     return (f"<div class='xmodal-explorer-static'><div style='font-size:90%'>{self._metrics_html()}</div>"

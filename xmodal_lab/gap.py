@@ -16,7 +16,8 @@ from .core import Embeddings, column_sums, is_mapped, row_blocks, l2_normalise, 
 __all__ = ['PROJECTIONS', 'AXES', 'gap_vector', 'l2m_gap', 'cone_similarity', 'close_gap', 'matched_blocks', 'matched_cosines',
            'l2i_gap', 'rmg', 'centroid_cosine', 'separability', 'frechet_distance', 'top_gap_dimensions', 'GapReport',
            'gap_report', 'gap_direction', 'shift', 'contrastive_loss', 'SweepResult', 'shift_sweep',
-           'dimension_ablation', 'gap_plane', 'umap_2d', 'projection_figure', 'similarity_histograms']
+           'dimension_ablation', 'gap_plane', 'umap_2d', 'projection_figure', 'similarity_densities',
+           'similarity_histograms']
 
 # %% ../nbs/20_gap.ipynb #75571351
 def gap_vector(emb:Embeddings)->Tensor:
@@ -369,10 +370,8 @@ def projection_figure(
     return fig.update_layout(title=title, width=760, height=560, xaxis_title=AXES[method][0], yaxis_title=AXES[method][1])
 
 # %% ../nbs/20_gap.ipynb #34ed0fe9
-def similarity_histograms(emb:Embeddings, max_pairs:int=200_000, seed:int=0):
-    "Histograms of cosine similarity: image–image, text–text, matched image–text and unmatched image–text."
-    import plotly.graph_objects as go
-    from xmodal_lab.viz import PALETTE
+def similarity_densities(emb:Embeddings, max_pairs:int=200_000, seed:int=0, bins:int=100)->dict:
+    "Binned densities of cosine similarity on [-1, 1]: image–image, text–text, matched and unmatched image–text; name -> {'density', 'mean', 'std', 'n'} with the shared bin 'edges'."
     g = torch.Generator().manual_seed(seed)
     def pairs(n, m, same):
         i = torch.randint(0, n, (max_pairs,), generator=g); j = torch.randint(0, m, (max_pairs,), generator=g)
@@ -384,11 +383,30 @@ def similarity_histograms(emb:Embeddings, max_pairs:int=200_000, seed:int=0):
     matched = dots(emb.image, emb.text, emb.image_of_text, torch.arange(emb.n_texts))
     i, j = pairs(emb.n_images, emb.n_texts, False); keep = emb.image_of_text[j] != i
     un = dots(emb.image, emb.text, i[keep], j[keep])
-    fig = go.Figure()
-    edges = np.linspace(-1, 1, 101); mids = (edges[1:] + edges[:-1]) / 2
-    for name, v, col in (("image–image", ii_, PALETTE["image"]), ("text–text", tt_, PALETTE["text"]),
-                         ("matched image–text", matched, PALETTE["matched"]), ("unmatched image–text", un, PALETTE["unmatched"])):
-        dens, _ = np.histogram(v.numpy(), edges, density=True)     # binned here: the figure stores 100 bars, not the samples
-        fig.add_trace(go.Bar(x=mids, y=dens, width=edges[1] - edges[0], name=f"{name} (mean {v.double().mean():.2f})", opacity=0.55, marker_color=col))
-    return fig.update_layout(barmode="overlay", title=f"Cosine similarities — {emb.meta.get('model', '')}", xaxis_title="cosine similarity",
-                             yaxis_title="density", width=760, height=400)
+    edges = np.linspace(-1, 1, bins + 1); out = {"edges": edges.tolist()}
+    for name, v in (("image–image", ii_), ("text–text", tt_), ("matched image–text", matched), ("unmatched image–text", un)):
+        v = v.double()
+        out[name] = {"density": np.histogram(v.numpy(), edges, density=True)[0].tolist(), "mean": v.mean().item(), "std": v.std().item(), "n": len(v)}
+    return out
+
+def similarity_histograms(
+    emb,                    # `Embeddings`, or {panel title: Embeddings or `similarity_densities` output} for panels side by side
+    max_pairs:int=200_000, seed:int=0,
+):
+    "Histograms of cosine similarity: image–image, text–text, matched image–text and unmatched image–text (one panel per set)."
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    from xmodal_lab.viz import PALETTE
+    sets = emb if isinstance(emb, dict) and "edges" not in emb else {emb.meta.get("model", "") if isinstance(emb, Embeddings) else "": emb}
+    dens = {k: v if isinstance(v, dict) else similarity_densities(v, max_pairs, seed) for k, v in sets.items()}
+    one = len(dens) == 1
+    fig = make_subplots(rows=1, cols=len(dens), subplot_titles=None if one else list(dens))
+    colours = {"image–image": PALETTE["image"], "text–text": PALETTE["text"], "matched image–text": PALETTE["matched"], "unmatched image–text": PALETTE["unmatched"]}
+    for c, (title, d) in enumerate(dens.items(), 1):
+        edges = np.asarray(d["edges"]); mids = (edges[1:] + edges[:-1]) / 2
+        for name, col in colours.items():       # binned: the figure stores the bars, not the samples
+            fig.add_trace(go.Bar(x=mids, y=d[name]["density"], width=edges[1] - edges[0], opacity=0.55, marker_color=col, legendgroup=name, showlegend=c == 1,
+                                 name=f"{name} (mean {d[name]['mean']:.2f})" if one else name, hovertemplate=f"{name}<br>mean {d[name]['mean']:.3f}, std {d[name]['std']:.3f}<br>cosine %{{x:.2f}}: density %{{y:.2f}}<extra>{title}</extra>"), row=1, col=c)
+        fig.update_xaxes(title_text="cosine similarity", row=1, col=c)
+    return fig.update_layout(barmode="overlay", title="Cosine similarities" + (f" — {next(iter(dens))}" if one else ""), yaxis_title="density",
+                             width=760 if one else 420 * len(dens), height=400)

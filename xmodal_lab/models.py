@@ -11,8 +11,8 @@ from torch import nn
 from .core import atomic_write, fingerprint
 
 # %% auto #0
-__all__ = ['TINY', 'PACKAGE_DIR', 'CONFIG_DIR', 'TINY_WEIGHTS', 'register_configs', 'CheckpointError', 'save_weights',
-           'load_weights', 'ModelLoadError', 'check_download', 'load_model']
+__all__ = ['TINY', 'PACKAGE_DIR', 'CONFIG_DIR', 'TINY_WEIGHTS', 'register_configs', 'conv_stem', 'CheckpointError',
+           'save_weights', 'load_weights', 'ModelLoadError', 'check_download', 'load_model']
 
 # %% ../nbs/02_models.ipynb #f84b5526
 TINY = "xmodal-tiny"
@@ -21,12 +21,36 @@ CONFIG_DIR = PACKAGE_DIR / "model_configs"
 TINY_WEIGHTS = PACKAGE_DIR / "weights" / f"{TINY}.safetensors"
 
 # %% ../nbs/02_models.ipynb #bd2a9b03
+_EXTRAS = {}        # config name -> xmodal-lab's own architecture settings, for which open_clip's config has no field
+
 def register_configs()->list:
-    "Add xmodal-lab's model configs to open_clip's registry (idempotent); returns their names."
-    import open_clip
-    names = [p.stem for p in sorted(CONFIG_DIR.glob("*.json"))]
-    if not all(n in open_clip.list_models() for n in names): open_clip.add_model_config(CONFIG_DIR)
+    "Add xmodal-lab's model configs to open_clip's registry (idempotent); returns their names. A config's `xmodal` entry (the tiny model's convolutional stem) is kept aside for `load_model`."
+    from open_clip import factory
+    names = []
+    for p in sorted(CONFIG_DIR.glob("*.json")):
+        cfg = json.loads(p.read_text()); _EXTRAS[p.stem] = cfg.pop("xmodal", {})
+        factory._MODEL_CONFIGS[p.stem] = cfg   # the registry that open_clip's add_model_config fills; its CLIP() would reject the extra entry
+        names.append(p.stem)
     return names
+
+# %% ../nbs/02_models.ipynb #04a245f4
+def conv_stem(
+    channels:list,          # output channels of the stride-2 3×3 convolutions, e.g. [32, 64, 128] for patch 8
+    width:int,              # the transformer width (the 1×1 convolution's output)
+    patch:int,              # the ViT's patch size: 2 ** len(channels)
+)->nn.Sequential:
+    "Xiao et al.'s convolutional stem, a drop-in for a ViT's patchify convolution: (B, 3, H, W) → (B, width, H/patch, W/patch)."
+    if 2 ** len(channels) != patch: raise ValueError(f"{len(channels)} stride-2 convolutions reduce by {2 ** len(channels)}, but the patch size is {patch}: give log2(patch) channel counts")
+    layers, c_in = [], 3
+    for c in channels: layers += [nn.Conv2d(c_in, c, 3, 2, 1, bias=False), nn.GroupNorm(1, c), nn.GELU()]; c_in = c
+    return nn.Sequential(*layers, nn.Conv2d(c_in, width, 1))
+
+def _apply_extras(model:nn.Module, name:str)->nn.Module:
+    "Build what a config's `xmodal` entry asks for (a convolutional stem) into a freshly created model."
+    if stem := _EXTRAS.get(name, {}).get("conv_stem"):
+        c1 = model.visual.conv1
+        model.visual.conv1 = conv_stem(stem, c1.out_channels, c1.kernel_size[0]).to(c1.weight.device)
+    return model
 
 # %% ../nbs/02_models.ipynb #7439e97b
 class CheckpointError(ValueError):
@@ -169,6 +193,7 @@ def load_model(
         if "download" in msg.lower() or "connection" in msg.lower() or "offline" in msg.lower(): raise ModelLoadError(_offline_hint(name, pretrained)) from None
         raise ModelLoadError(f"open_clip could not build {name!r} with pretrained={pretrained!r}: {msg}") from None
     except OSError as ex: raise ModelLoadError(_offline_hint(name, pretrained) + f" [{type(ex).__name__}]") from None
+    _apply_extras(model, name)
     if path is not None: load_weights(model, path, arch=name)
     model.eval()
     from xmodal_lab.embed import weights_fingerprint

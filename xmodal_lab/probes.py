@@ -11,7 +11,8 @@ import torch
 from .core import table_html, table_text
 
 # %% auto #0
-__all__ = ['SWAPS', 'wilson', 'swap_items', 'ProbeResult', 'swap_probe', 'insertion_items', 'insertion_probe']
+__all__ = ['SWAPS', 'wilson', 'swap_items', 'swap_negatives', 'ProbeResult', 'swap_probe', 'insertion_items', 'insertion_probe',
+           'swap_study']
 
 # %% ../nbs/45_probes.ipynb #0890b75a
 SWAPS = ("relation", "attributes", "replaced")
@@ -48,6 +49,22 @@ def swap_items(ds, seed:int=0)->list:
             if (pair := swapped(o, kind, rng)) is not None: out.append((i, kind, *pair))
     if not out: raise ValueError(f"{ds.name} has no image with two objects to swap")
     return out
+
+# %% ../nbs/45_probes.ipynb #e4746706
+def swap_negatives(ds, idx, rng:np.random.Generator, kinds:tuple=SWAPS)->tuple:
+    "Structure-CLIP's scene-graph negatives for a training batch of the shapes world v2: for each image with two or more objects, the relational caption of a random pair and one swap of it (a kind drawn at random among those that apply). Returns (batch rows, true captions, negatives), as `train_clip(hard_negatives=)` wants."
+    from xmodal_lab.data import swapped
+    if getattr(ds, "version", 1) != 2: raise ValueError("swap_negatives needs the shapes world v2 (shapes(..., version=2)), whose scenes have the relations")
+    rows, pos, neg = [], [], []
+    for r, i in enumerate(np.asarray(idx).tolist()):
+        if i < 0: continue                                   # a twin made in the batch (`sample_batch`)
+        o = ds.objects[i]
+        if len(o) < 2: continue
+        a, b = sorted(rng.choice(len(o), 2, replace=False).tolist())
+        for kind in rng.permutation(list(kinds)).tolist():     # 'attributes' does not apply to two identical objects
+            if (pair := swapped([o[a], o[b]], kind, rng)) is not None:
+                rows.append(r); pos.append(pair[0]); neg.append(pair[1]); break
+    return rows, pos, neg
 
 # %% ../nbs/45_probes.ipynb #f5671e73
 @dataclass
@@ -129,3 +146,51 @@ def insertion_probe(
     return ProbeResult("Attribute insertion probe (XMAI): text→image MRR of the caption's own image", rows, per,
                        {"model": getattr(model, "xmodal", {}).get("model", type(model).__name__), "dataset": getattr(ds, "name", "?"),
                         "queries": len(items), "gallery": len(imgs), "ties": "pessimistic", "± 95%": "1.96 standard errors of the mean reciprocal rank"})
+
+# %% ../nbs/45_probes.ipynb #76b1aeaa
+def _t_interval(v:list, level:float=0.95)->tuple:
+    "Mean and Student-t interval of a few numbers (the seeds)."
+    from scipy.stats import t
+    v = np.asarray(v, float); m = v.mean()
+    if len(v) < 2: return m, math.nan, math.nan
+    h = t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return m, m - h, m + h
+
+def swap_study(
+    seeds:tuple=(0, 1, 2),  # one fine-tuning per seed and arm
+    steps:int=120,          # fine-tuning steps per run
+    lr:float=1e-4,          # peak learning rate (fine-tuning)
+    batch_size:int=128,
+    n_test:int=300,         # test images for the probe and retrieval
+    neg_weight:float=1.0, margin:float=0.1,
+    weights=None,           # the starting weights; default the shipped tiny model
+    progress:bool=True,
+)->dict:                    # {"runs": per run rows, "summary": per arm and metric: mean, 95% low, 95% high, "settings": ...}
+    "Structure-CLIP at small scale: fine-tune `xmodal-tiny` with and without swap hard negatives (same batches per seed) and measure swap accuracy and retrieval."
+    from xmodal_lab.models import load_model
+    from xmodal_lab.data import shapes
+    from xmodal_lab.tiny import train_clip, RECIPE
+    from xmodal_lab.embed import embed
+    from xmodal_lab.metrics import retrieval
+    train, test = shapes("train", version=2), shapes("test", n=n_test, version=2)
+    runs = []
+    for seed in seeds:
+        for arm, hn in (("plain", None), ("swap negatives", swap_negatives)):
+            model, _, tok = load_model(pretrained=weights)
+            train_clip(model, tok, train, steps=steps, batch_size=batch_size, lr=lr, warmup=0.1, temperature=RECIPE["temperature"], seed=seed,
+                       hard_negatives=hn, neg_weight=neg_weight, margin=margin, progress=progress)
+            sw = swap_probe(model, tok, test)
+            r = retrieval(embed(model, test, tokenizer=tok, cache=False, progress=False, verbose=False), ks=(1,))
+            runs.append({"arm": arm, "seed": seed, **{k: v["accuracy"] for k, v in sw.rows.items()},
+                         "i2t_R@1": r["i2t"]["R@1"], "t2i_R@1": r["t2i"]["R@1"]})
+    metrics = [k for k in runs[0] if k not in ("arm", "seed")]
+    summary = {}
+    for arm in ("plain", "swap negatives"):
+        for k in metrics:
+            m, lo, hi = _t_interval([r[k] for r in runs if r["arm"] == arm]); summary[f"{arm}: {k}"] = {"mean": m, "95% low": lo, "95% high": hi}
+    for k in metrics:
+        d = [a[k] - b[k] for a, b in zip([r for r in runs if r["arm"] == "swap negatives"], [r for r in runs if r["arm"] == "plain"])]
+        m, lo, hi = _t_interval(d); summary[f"difference: {k}"] = {"mean": m, "95% low": lo, "95% high": hi}
+    return {"runs": runs, "summary": summary,
+            "settings": dict(seeds=list(seeds), steps=steps, lr=lr, batch_size=batch_size, n_test=n_test, neg_weight=neg_weight, margin=margin,
+                             temperature=RECIPE["temperature"], start="shipped xmodal-tiny" if weights is None else str(weights))}

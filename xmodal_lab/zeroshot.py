@@ -115,6 +115,8 @@ def zero_shot_all(
 # %% ../nbs/11_zeroshot.ipynb #8f710e56
 ZERO_SHOT_PROMPTS = {"shape": ["a photo of a {}", "a small {}", "a large {}"],
                      "colour": ["a {} shape", "a photo of a {} object", "something {}"],
+                     "size": ["a {} shape", "a photo of a {} object", "something {}"],
                      "class": ["a photo of a {}."]}
 POSITION_PROMPTS = ["a shape {}", "an object {}"]       # with POSITION_WORDS as the class names
-POSITION_WORDS = ["on the left", "on the right", "at the top", "at the bottom", "in the centre"]
+POSITION_WORDS = ["at the top left", "at the top", "at the top right", "on the left", "in the centre", "on the right",
+                  "at the bottom left", "at the bottom", "at the bottom right"]   # the 3×3 cells of the shapes world, in label order
