@@ -242,8 +242,10 @@ def recipe_sweep(
         train_clip(model, tokenizer, shapes(**r["data"]), steps=r["steps"], batch_size=r["batch_size"], lr=r["lr"], wd=r["wd"],
                    warmup=r["warmup"], temperature=r["temperature"], seed=r["seed"], twins=r["twins"], progress=progress)
         seconds = time.time() - t0
-        stem_name = "linear (patch 8)" if stem is None or (stem == "config" and not isinstance(model.visual.conv1, nn.Sequential)) else f"conv stem {list(stem) if stem != 'config' else 'config'}"
-        rows.append({"run": ", ".join(f"{k}={v}" for k, v in run.items()) or "recipe", "patchify": stem_name, "logit_scale": r["temperature"], "steps": r["steps"],
+        c1 = model.visual.conv1
+        patchify = (f"conv stem {[m.out_channels for m in c1 if isinstance(m, nn.Conv2d)][:-1]}" if isinstance(c1, nn.Sequential)
+                    else f"linear (patch {c1.kernel_size[0]})")
+        rows.append({"run": ", ".join(f"{k}={v}" for k, v in run.items()) or "recipe", "patchify": patchify, "logit_scale": r["temperature"], "steps": r["steps"],
                      "twins": r["twins"], "world": f"v{r['data'].get('version', 2)}", "seconds": round(seconds, 1),
                      **{k: round(v, 4) for k, v in evaluate_tiny(model, tokenizer).items()}, "shape_probe": round(shape_probe(model, tokenizer), 4)})
     return rows
