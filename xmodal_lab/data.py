@@ -152,7 +152,9 @@ class ShapesDataset(ImageCaptionDataset):
         super().__init__(**kw)
         self.objects, self.seed, self.split, self.image_size, self.background, self.version = objects, seed, split, image_size, background, version
     def rng(self, i:int)->np.random.Generator: return np.random.default_rng([self.seed, SPLITS[self.split], i, 1])
-    def array(self, i:int)->np.ndarray: return render(self.objects[i], self.image_size, self.rng(i), self.background, self.version)
+    def array(self, i:int, objects:list|None=None)->np.ndarray:
+        "Image i, or, with `objects`, a variant of it drawn with the same jitter and noise."
+        return render(self.objects[i] if objects is None else objects, self.image_size, self.rng(i), self.background, self.version)
     def image(self, i:int)->Image.Image: return Image.fromarray(self.array(i))
     def arrays(self, idx)->np.ndarray: return np.stack([self.array(int(i)) for i in idx])
 

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from .data import ShapesDataset, shapes, caption_offsets, describe, render, twin_scene
+from .data import ShapesDataset, shapes, caption_offsets, describe, twin_scene
 
 # %% auto #0
 __all__ = ['RECIPE', 'TARGETS', 'image_tensor', 'sample_batch', 'set_temperature', 'scale_at', 'cosine_lr', 'hard_negative_loss',
-           'train_clip', 'one_object_split', 'evaluate_tiny', 'card_path', 'check_targets', 'train_tiny', 'tiny_model',
-           'shape_probe', 'recipe_sweep']
+           'train_clip', 'one_object_split', 'evaluate_tiny', 'card_path', 'check_targets', 'train_recipe',
+           'train_tiny', 'tiny_model', 'shape_probe', 'recipe_sweep']
 
 # %% ../nbs/04_tiny.ipynb #a60406b2
 def image_tensor(arrays:np.ndarray, mean=(0.48145466, 0.4578275, 0.40821073), std=(0.26862954, 0.26130258, 0.27577711))->torch.Tensor:
@@ -40,7 +40,7 @@ def sample_batch(
         rng = np.random.default_rng(int(torch.randint(0, 1 << 62, (1,), generator=g)))
         for k in range(half):         # image half+k becomes the twin of image k
             i = int(idx[k]); o2 = twin_scene(ds.objects[i], rng, p_twin)
-            arrays[half + k] = render(o2, ds.image_size, ds.rng(i), ds.background, 2)
+            arrays[half + k] = ds.array(i, o2)
             caps[k], caps[half + k] = describe(ds.objects[i], "full", rng), describe(o2, "full", rng)
         idx = idx.copy(); idx[half:2 * half] = -1
     return image_tensor(arrays), tokenizer(caps), idx
@@ -179,6 +179,11 @@ def check_targets(card:dict)->dict:
     return out
 
 # %% ../nbs/04_tiny.ipynb #9ec466c4
+def train_recipe(model:nn.Module, tokenizer, r:dict, progress:bool=True)->list:
+    "`train_clip` with a full recipe dict (`RECIPE` with changes): its data, budget, temperature, seed and twins."
+    return train_clip(model, tokenizer, shapes(**r["data"]), steps=r["steps"], batch_size=r["batch_size"], lr=r["lr"], wd=r["wd"],
+                      warmup=r["warmup"], temperature=r["temperature"], seed=r["seed"], twins=r["twins"], progress=progress)
+
 def train_tiny(
     out:str|Path|None=None,  # weights file; default the package's shipped weights
     progress:bool=True,      # progress bar
@@ -193,8 +198,7 @@ def train_tiny(
     torch.manual_seed(r["seed"])
     model, _, tokenizer = load_model(TINY, pretrained="random")
     t0 = time.time()
-    log = train_clip(model, tokenizer, shapes(**r["data"]), steps=r["steps"], batch_size=r["batch_size"], lr=r["lr"], wd=r["wd"],
-                     warmup=r["warmup"], temperature=r["temperature"], seed=r["seed"], twins=r["twins"], progress=progress)
+    log = train_recipe(model, tokenizer, r, progress)
     seconds = time.time() - t0
     save_weights(model, out, TINY, half=True, meta={"recipe": r})
     model, _, tokenizer = load_model(TINY, pretrained=out)      # evaluate what ships: the fp16 weights
@@ -239,8 +243,7 @@ def recipe_sweep(
         r = {**RECIPE, **run}; stem = r.pop("conv_stem", "config")
         model, tokenizer = tiny_model(stem, r["seed"])
         t0 = time.time()
-        train_clip(model, tokenizer, shapes(**r["data"]), steps=r["steps"], batch_size=r["batch_size"], lr=r["lr"], wd=r["wd"],
-                   warmup=r["warmup"], temperature=r["temperature"], seed=r["seed"], twins=r["twins"], progress=progress)
+        train_recipe(model, tokenizer, r, progress)
         seconds = time.time() - t0
         c1 = model.visual.conv1
         patchify = (f"conv stem {[m.out_channels for m in c1 if isinstance(m, nn.Conv2d)][:-1]}" if isinstance(c1, nn.Sequential)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from .core import Embeddings, l2_normalise, check_features
 from .metrics import rank_queries
+from .data import CELLS, _AT2
 
 # %% auto #0
 __all__ = ['ZERO_SHOT_PROMPTS', 'POSITION_PROMPTS', 'POSITION_WORDS', 'class_embeddings', 'ZeroShotResult', 'zero_shot',
@@ -118,5 +119,4 @@ ZERO_SHOT_PROMPTS = {"shape": ["a photo of a {}", "a small {}", "a large {}"],
                      "size": ["a {} shape", "a photo of a {} object", "something {}"],
                      "class": ["a photo of a {}."]}
 POSITION_PROMPTS = ["a shape {}", "an object {}"]       # with POSITION_WORDS as the class names
-POSITION_WORDS = ["at the top left", "at the top", "at the top right", "on the left", "in the centre", "on the right",
-                  "at the bottom left", "at the bottom", "at the bottom right"]   # the 3×3 cells of the shapes world, in label order
+POSITION_WORDS = [_AT2[c] for c in CELLS]   # the shapes world's 3×3 cells in words ('at the top left', ...), in label order
