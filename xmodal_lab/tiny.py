@@ -14,8 +14,8 @@ from .data import ShapesDataset, shapes, caption_offsets, describe, twin_scene
 
 # %% auto #0
 __all__ = ['RECIPE', 'TARGETS', 'image_tensor', 'sample_batch', 'set_temperature', 'scale_at', 'cosine_lr', 'hard_negative_loss',
-           'train_clip', 'one_object_split', 'evaluate_tiny', 'card_path', 'check_targets', 'train_recipe',
-           'train_tiny', 'tiny_model', 'shape_probe', 'recipe_sweep']
+           'train_clip', 'one_object_split', 'evaluate_tiny', 'card_path', 'check_targets', 'recipe', 'train_recipe',
+           'train_tiny', 'tiny_variant', 'tiny_model', 'shape_probe', 'recipe_sweep']
 
 # %% ../nbs/04_tiny.ipynb #a60406b2
 def image_tensor(arrays:np.ndarray, mean=(0.48145466, 0.4578275, 0.40821073), std=(0.26862954, 0.26130258, 0.27577711))->torch.Tensor:
@@ -179,6 +179,12 @@ def check_targets(card:dict)->dict:
     return out
 
 # %% ../nbs/04_tiny.ipynb #9ec466c4
+def recipe(**overrides)->dict:
+    "`RECIPE` with `overrides` (None leaves an entry as it is; a temperature given as text becomes a number unless 'learnable')."
+    r = {**RECIPE, **{k: v for k, v in overrides.items() if v is not None}}
+    if isinstance(r["temperature"], str) and r["temperature"] != "learnable": r["temperature"] = float(r["temperature"])
+    return r
+
 def train_recipe(model:nn.Module, tokenizer, r:dict, progress:bool=True)->list:
     "`train_clip` with a full recipe dict (`RECIPE` with changes): its data, budget, temperature, seed and twins."
     return train_clip(model, tokenizer, shapes(**r["data"]), steps=r["steps"], batch_size=r["batch_size"], lr=r["lr"], wd=r["wd"],
@@ -192,8 +198,7 @@ def train_tiny(
     "Train `xmodal-tiny` from scratch with `RECIPE`, save fp16 weights and a model card, and return the card."
     from xmodal_lab.models import TINY, TINY_WEIGHTS, load_model, save_weights
     import open_clip, platform
-    r = {**RECIPE, **{k: v for k, v in overrides.items() if v is not None}}
-    if isinstance(r["temperature"], str) and r["temperature"] != "learnable": r["temperature"] = float(r["temperature"])
+    r = recipe(**overrides)
     out = Path(out or TINY_WEIGHTS)
     torch.manual_seed(r["seed"])
     model, _, tokenizer = load_model(TINY, pretrained="random")
@@ -212,6 +217,24 @@ def train_tiny(
     from xmodal_lab.core import atomic_write
     atomic_write(card_path(out), lambda tmp: Path(tmp).write_text(json.dumps(card, indent=1)))
     return card
+
+def tiny_variant(
+    train:bool=True,     # train the variant when it is not cached yet (about 25 minutes on one CPU thread at the default budget)
+    progress:bool=True,  # progress bar while training
+    **overrides,         # the RECIPE entries that differ, e.g. temperature=50.0 or steps=600
+)->Path:                 # its weights: the shipped file for `RECIPE` itself, else `models/tiny_<recipe hash>.safetensors` in the cache
+    "Weights of `xmodal-tiny` trained with a changed recipe, cached under the recipe's content hash (a changed recipe never reuses old weights)."
+    from xmodal_lab.models import TINY_WEIGHTS
+    from xmodal_lab.embed import default_cache_dir
+    from xmodal_lab.core import fingerprint
+    r = recipe(**overrides)
+    if r == RECIPE: return Path(TINY_WEIGHTS)
+    w = default_cache_dir() / f"models/tiny_{fingerprint(r)}.safetensors"
+    if w.exists(): return w
+    if not train: raise FileNotFoundError(f"xmodal-tiny with {overrides} is not trained yet ({w} is missing): call tiny_variant(train=True, ...) or `xmodal-lab train-tiny --out {w}` with the same changes")
+    print(f"training xmodal-tiny with {overrides} into {w} (cached by recipe)")
+    train_tiny(out=w, progress=progress, **overrides)
+    return w
 
 # %% ../nbs/04_tiny.ipynb #f05bdd91
 def tiny_model(conv_stem="config", seed:int=0)->tuple:
