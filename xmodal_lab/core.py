@@ -13,7 +13,8 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['FORMAT', 'check_features', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'atomic_write', 'fingerprint',
-           'Embeddings', 'MappedRows', 'is_mapped', 'rows_of', 'row_blocks', 'column_sums', 'read_manifest']
+           't_interval', 'Embeddings', 'MappedRows', 'is_mapped', 'rows_of', 'row_blocks', 'column_sums',
+           'read_manifest']
 
 # %% ../nbs/00_core.ipynb #2ea704da
 def _rows(mask:Tensor, n:int=5)->str:
@@ -101,6 +102,20 @@ def fingerprint(*parts)->str:
         if not isinstance(p, (bytes, bytearray)): p = json.dumps(p, sort_keys=True, default=str).encode()
         h.update(len(p).to_bytes(8, "little")); h.update(p)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #b4b3f8f6
+def t_interval(
+    v,                  # a few numbers: per-seed results, or paired per-query differences
+    level:float=0.95,   # coverage of the interval
+)->tuple:               # (mean, low, high); the bounds are NaN for fewer than two numbers
+    "Mean and two-sided Student-t confidence interval of the mean."
+    from scipy.stats import t
+    v = np.asarray(v, float)
+    if v.size == 0: raise ValueError("t_interval needs at least one number, got none")
+    m = v.mean()
+    if v.size < 2: return m, math.nan, math.nan
+    h = t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return m, m - h, m + h
 
 # %% ../nbs/00_core.ipynb #b6d24416
 @dataclass(eq=False)

@@ -14,8 +14,8 @@ from .core import check_features, l2_normalise
 
 # %% auto #0
 __all__ = ['PLACEHOLDER', 'text_tower', 'placeholder_ids', 'encode_text_with', 'vision_tower', 'encode_image_with',
-           'InversionResult', 'oti', 'ovi', 'intra_modal_retrieval', 'inversion_table', 'inversion_study',
-           'study_frame', 'study_figure']
+           'InversionResult', 'oti', 'ovi', 'intra_modal_retrieval', 'inversion_gain', 'inversion_table',
+           'inversion_study', 'study_frame', 'study_figure']
 
 # %% ../nbs/30_inversion.ipynb #35a32082
 PLACEHOLDER = "*"
@@ -212,6 +212,12 @@ def intra_modal_retrieval(
     same_split:bool=True,   # queries and gallery are the same items: remove each query from its own ranking
 )->dict:                    # mAP, mAP@R, R-precision, P@1
     "Label-relevance retrieval metrics, with the query removed from the gallery when both come from one split."
+    st, ok = _query_ranks(queries, gallery, q_labels, g_labels, same_split)
+    return {"mAP": st["ap"][ok].mean().item(), "mAP@R": st["ap_at_r"][ok].mean().item(),
+            "R-precision": st["r_precision"][ok].mean().item(), "P@1": (st["first_rank"][ok] == 1).float().mean().item(), "queries": int(ok.sum())}
+
+def _query_ranks(queries, gallery, q_labels, g_labels, same_split:bool=True)->tuple:
+    "Per-query ranking statistics (`rank_queries`) and the mask of queries with a relevant gallery item."
     from xmodal_lab.metrics import rank_queries
     q, g = l2_normalise(check_features(queries, "query")), l2_normalise(check_features(gallery, "gallery"))
     if same_split and len(q) != len(g): raise ValueError(f"same_split needs one query per gallery item, got {len(q)} and {len(g)}")
@@ -220,8 +226,20 @@ def intra_modal_retrieval(
     st = rank_queries(q, g, torch.as_tensor(q_labels), torch.as_tensor(g_labels), exclude=torch.arange(len(q)) if same_split else None)
     ok = st["n_relevant"] > 0
     if not ok.any(): raise ValueError("no query has a relevant gallery item with these labels")
-    return {"mAP": st["ap"][ok].mean().item(), "mAP@R": st["ap_at_r"][ok].mean().item(),
-            "R-precision": st["r_precision"][ok].mean().item(), "P@1": (st["first_rank"][ok] == 1).float().mean().item(), "queries": int(ok.sum())}
+    return st, ok
+
+def inversion_gain(
+    native:Tensor,          # (N, D) native features of the queries, which are also the gallery
+    inverted:Tensor,        # (N, D) the queries' inverted features
+    labels:Tensor,          # (N,) relevance labels
+    level:float=0.95,
+)->dict:                    # mean AP gain, its interval, and the number of queries
+    "AP of the inverted query against the native gallery minus the native query's AP, paired per query, with a Student-t interval."
+    from xmodal_lab.core import t_interval
+    a, ok = _query_ranks(native, native, labels, labels)
+    b, _ = _query_ranks(inverted, native, labels, labels)
+    m, lo, hi = t_interval((b["ap"][ok] - a["ap"][ok]).double().numpy(), level)
+    return {"mean": float(m), "low": float(lo), "high": float(hi), "queries": int(ok.sum())}
 
 # %% ../nbs/30_inversion.ipynb #e05cebdb
 _SIDE = {"OTI": ("image", "text"), "OVI": ("text", "image")}
@@ -252,7 +270,7 @@ def inversion_study(
     oti_record:tuple=(5, 10, 25, 50, 100), ovi_record:tuple=(10, 50, 100, 300),
     oti_tokens:int=1, ovi_tokens:int=1,  # pseudo-tokens R per query; the authors use 2–4 for OVI on larger backbones
     seed:int=0, progress:bool=True,
-)->dict:                    # {"gap", "image": {route: metrics}, "text": {route: metrics}, "settings"}
+)->dict:                    # {"gap", "image"/"text": {route: metrics}, "image_gain"/"text_gain": paired mAP gain with its 95% interval, "settings"}
     "OTI image→image and OVI text→text retrieval against the native routes, with the model's modality gap."
     from xmodal_lab.gap import l2m_gap
     if label not in emb.labels: raise KeyError(f"no label {label!r}; these embeddings have {sorted(emb.labels)}")
@@ -264,11 +282,13 @@ def inversion_study(
         inv = oti(model, tokenizer, x, n_tokens=oti_tokens, steps=oti_steps, record=tuple(k for k in oti_record if k < oti_steps), seed=seed, progress=progress)
         out["image"] = inversion_table(x, inv, lab[:n_images], steps=tuple(sorted(inv.snapshots))).T.to_dict()
         out["image_cosine"] = inv.cosine.mean().item()
+        out["image_gain"] = inversion_gain(x, inv.features, lab[:n_images])
     if n_texts:
         t = emb.first_caption()[:n_texts]; t = t[t >= 0]           # one caption each of the first images
         inv = ovi(model, emb.text[t], n_tokens=ovi_tokens, steps=ovi_steps, record=tuple(k for k in ovi_record if k < ovi_steps), seed=seed, progress=progress)
         out["text"] = inversion_table(emb.text[t], inv, lab[emb.image_of_text[t]], steps=tuple(sorted(inv.snapshots))).T.to_dict()
         out["text_cosine"] = inv.cosine.mean().item()
+        out["text_gain"] = inversion_gain(emb.text[t], inv.features, lab[emb.image_of_text[t]])
     return out
 
 # %% ../nbs/30_inversion.ipynb #993f1bc5
@@ -282,19 +302,24 @@ def study_frame(studies:dict, metric:str="mAP")->"pandas.DataFrame":
             if side not in st: continue
             nat, inv = st[side][f"native: {side} → {side}"][metric], st[side][f"{kind}: {o}-side query → {side}"][metric]
             best = max(v[metric] for k, v in st[side].items() if k.startswith(f"{kind} after"))
-            r |= {f"{side}→{side} native": nat, f"{kind} → {side}": inv, f"{kind} gain": inv - nat, f"{kind} best along the way": best}
+            r |= {f"{side}→{side} native": nat, f"{kind} → {side}": inv, f"{kind} gain": inv - nat}
+            if metric == "mAP" and f"{side}_gain" in st:     # the paired interval (studies saved before it was added lack it)
+                r |= {f"{kind} gain 95% low": st[f"{side}_gain"]["low"], f"{kind} gain 95% high": st[f"{side}_gain"]["high"]}
+            r[f"{kind} best along the way"] = best
         rows[name] = r
     return pd.DataFrame(rows).T
 
 def study_figure(studies:dict, metric:str="mAP"):
-    "The gain of each inverted route over its native route against the model's modality gap."
+    "The gain of each inverted route over its native route against the model's modality gap, with the paired 95% intervals when the study has them."
     import plotly.graph_objects as go
     df = study_frame(studies, metric)
     fig = go.Figure(layout=dict(title=f"Inversion gain ({metric}) against the modality gap", xaxis_title="modality gap ‖Δ‖",
                                 yaxis_title=f"{metric}: inverted − native", width=720, height=420))
     for kind, where in (("OTI", "top center"), ("OVI", "bottom center")):     # labels above one curve, below the other
         if f"{kind} gain" in df:
-            fig.add_scatter(x=df["gap"], y=df[f"{kind} gain"], mode="markers+lines+text", text=list(df.index), textfont_size=10,
+            bars = dict(type="data", symmetric=False, array=df[f"{kind} gain 95% high"] - df[f"{kind} gain"],
+                        arrayminus=df[f"{kind} gain"] - df[f"{kind} gain 95% low"]) if f"{kind} gain 95% low" in df else None
+            fig.add_scatter(x=df["gap"], y=df[f"{kind} gain"], mode="markers+lines+text", text=list(df.index), textfont_size=10, error_y=bars,
                             textposition=where, name=f"{kind} ({'image→image' if kind == 'OTI' else 'text→text'})")
     fig.add_hline(y=0, line=dict(color="grey", dash="dot"))
     return fig

@@ -8,7 +8,7 @@ import html, math
 from dataclasses import dataclass, field
 import numpy as np
 import torch
-from .core import table_html, table_text
+from .core import table_html, table_text, t_interval
 
 # %% auto #0
 __all__ = ['SWAPS', 'wilson', 'swap_items', 'swap_negatives', 'ProbeResult', 'swap_probe', 'insertion_items', 'insertion_probe',
@@ -148,14 +148,6 @@ def insertion_probe(
                         "queries": len(items), "gallery": len(imgs), "ties": "pessimistic", "± 95%": "1.96 standard errors of the mean reciprocal rank"})
 
 # %% ../nbs/45_probes.ipynb #76b1aeaa
-def _t_interval(v:list, level:float=0.95)->tuple:
-    "Mean and Student-t interval of a few numbers (the seeds)."
-    from scipy.stats import t
-    v = np.asarray(v, float); m = v.mean()
-    if len(v) < 2: return m, math.nan, math.nan
-    h = t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return m, m - h, m + h
-
 def swap_study(
     seeds:tuple=(0, 1, 2),  # one fine-tuning per seed and arm
     steps:int=120,          # fine-tuning steps per run
@@ -187,10 +179,10 @@ def swap_study(
     summary = {}
     for arm in ("plain", "swap negatives"):
         for k in metrics:
-            m, lo, hi = _t_interval([r[k] for r in runs if r["arm"] == arm]); summary[f"{arm}: {k}"] = {"mean": m, "95% low": lo, "95% high": hi}
+            m, lo, hi = t_interval([r[k] for r in runs if r["arm"] == arm]); summary[f"{arm}: {k}"] = {"mean": m, "95% low": lo, "95% high": hi}
     for k in metrics:
         d = [a[k] - b[k] for a, b in zip([r for r in runs if r["arm"] == "swap negatives"], [r for r in runs if r["arm"] == "plain"])]
-        m, lo, hi = _t_interval(d); summary[f"difference: {k}"] = {"mean": m, "95% low": lo, "95% high": hi}
+        m, lo, hi = t_interval(d); summary[f"difference: {k}"] = {"mean": m, "95% low": lo, "95% high": hi}
     return {"runs": runs, "summary": summary,
             "settings": dict(seeds=list(seeds), steps=steps, lr=lr, batch_size=batch_size, n_test=n_test, neg_weight=neg_weight, margin=margin,
                              temperature=RECIPE["temperature"], start="shipped xmodal-tiny" if weights is None else str(weights))}
