@@ -132,6 +132,14 @@ def one_object_split(n:int=600, **kw)->ShapesDataset:
     "Test images with one object each (world v2): the zero-shot set of the model card, labelled by colour, shape, size and cell."
     return shapes("test", n=n, version=2, n_objects=1, **kw)
 
+def _unmatched_moments(x:torch.Tensor, y:torch.Tensor, matched:torch.Tensor)->tuple:
+    "Mean and std (ddof=1) of the cosines of every image with every caption that is not its own, from sums and D×D products in float64 (no N×M matrix): Σᵢⱼ xᵢ·yⱼ = (Σx)·(Σy) and Σᵢⱼ (xᵢ·yⱼ)² = ⟨XᵀX, YᵀY⟩."
+    x, y, m = x.double(), y.double(), matched.double()
+    n = len(x) * len(y) - len(m)
+    total, squares = x.sum(0) @ y.sum(0) - m.sum(), ((x.T @ x) * (y.T @ y)).sum() - (m * m).sum()
+    mean = total / n
+    return mean.item(), ((squares - n * mean * mean) / (n - 1)).sqrt().item()
+
 def evaluate_tiny(
     model, tokenizer,
     ds:ShapesDataset|None=None,      # retrieval and geometry split; default the test split
@@ -146,12 +154,11 @@ def evaluate_tiny(
     emb = lambda d: embed(model, d, tokenizer=tokenizer, batch_size=batch_size, cache=False, progress=False, verbose=False)
     e, o = emb(ds or shapes("test")), emb(one_object or one_object_split())
     r = retrieval(e, ks=(1, 5))
-    s = e.image @ e.text.T
-    own = torch.as_tensor(e.image_of_text)[None, :] == torch.arange(len(e.image))[:, None]
-    m, u = s[own], s[~own]
+    m = (e.paired_image * e.text).sum(1)                    # each caption with its own image
+    u_mean, u_std = _unmatched_moments(e.image, e.text, m)
     out = {"i2t_R@1": r["i2t"]["R@1"], "i2t_R@5": r["i2t"]["R@5"], "t2i_R@1": r["t2i"]["R@1"], "t2i_R@5": r["t2i"]["R@5"],
            "gap": l2m_gap(e), "cone_image": cone_similarity(e.image), "cone_text": cone_similarity(e.text),
-           "matched_cos": m.mean().item(), "matched_std": m.std().item(), "unmatched_cos": u.mean().item(), "unmatched_std": u.std().item()}
+           "matched_cos": m.mean().item(), "matched_std": m.std().item(), "unmatched_cos": u_mean, "unmatched_std": u_std}
     out.update({f"zero_shot_{k}": v.top1 for k, v in zero_shot_all(model, tokenizer, o).items() if k in ("colour", "shape", "size")})
     return {**out, "logit_scale": model.logit_scale.exp().item()}
 
