@@ -13,8 +13,8 @@ from .gap import gap_plane, _pca2, umap_2d, gap_direction, shift, l2m_gap, PROJE
 from .viz import PALETTE
 
 # %% auto #0
-__all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'TRACES', 'check_sets', 'item_difference', 'check_dataset', 'thumbnail_uri',
-           'sample_items', 'own_ranks', 'k_occurrences', 'Explorer']
+__all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'NO_VALUE', 'TRACES', 'check_sets', 'item_difference', 'check_dataset',
+           'thumbnail_uri', 'sample_items', 'own_ranks', 'k_occurrences', 'Explorer']
 
 # %% ../nbs/50_explore.ipynb #9330e8b2
 def check_sets(embs)->dict:
@@ -97,6 +97,8 @@ QUALITATIVE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                "#393b79", "#ad494a", "#8ca252", "#bd9e39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363"]
 
 NAMED = {"red", "green", "blue", "yellow", "orange", "purple", "pink", "brown", "black", "white", "gray", "grey", "cyan", "magenta"}
+
+NO_VALUE = "#c8c8c8"   # grey: items without a value of the colouring label
 
 def _discrete_scale(names:list)->list:
     "A stepped colourscale with one flat band per class id (cmin=-0.5, cmax=n-0.5); classes named by colours get their colour."
@@ -195,9 +197,11 @@ def _colour_values(self:Explorer, name:str)->tuple:
         top = max(float(ni.max()), float(nt.max()), 1.0)
         return ni.numpy(), nt.numpy(), dict(colorscale="Plasma", cmin=0, cmax=top, colorbar=dict(title=f"N₁₀{note}"))
     lab = v.labels[by]; names = v.label_names.get(by) or [str(i) for i in range(int(lab.max()) + 1)]
-    n = max(len(names), 1)
+    n, lo = max(len(names), 1), -1 if bool((lab < 0).any()) else 0    # -1: the item has no single value (e.g. the colour of a two-object image)
+    scale = _discrete_scale(names)
+    if lo: scale = [[0.0, NO_VALUE], [1 / (n + 1), NO_VALUE]] + [[(t * n + 1) / (n + 1), c] for t, c in scale]
     return (lab.numpy(), lab[v.image_of_text].numpy(),
-            dict(colorscale=_discrete_scale(names), cmin=-0.5, cmax=n - 0.5, colorbar=dict(title=by, tickvals=list(range(n)), ticktext=names)))
+            dict(colorscale=scale, cmin=lo - 0.5, cmax=n - 0.5, colorbar=dict(title=by, tickvals=list(range(lo, n)), ticktext=["no single value"] * -lo + list(names))))
 Explorer._colour_values = _colour_values
 
 # %% ../nbs/50_explore.ipynb #96045be1
