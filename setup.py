@@ -14,6 +14,7 @@ lic = licenses[cfg['license'].lower()]
 min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+hf_requirements = shlex.split(cfg.get('hf_requirements', ''))   # models whose tokenizer or text tower comes from Hugging Face (SigLIP, NLLB)
 
 setuptools.setup(
     name=cfg['repo'],
@@ -28,7 +29,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={'xmodal_lab': ['model_configs/*.json', 'weights/*.safetensors', 'weights/*.json', 'weights/*.md']},
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements, 'hf': hf_requirements},
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

@@ -28,3 +28,20 @@ def coco_dir(tmp_path):
            "annotations": [{"id": j, "image_id": int(ds.image_of_text[j]), "caption": c} for j, c in enumerate(ds.captions)]}
     cap = tmp_path / "coco" / "captions_val.json"; cap.write_text(json.dumps(ann))
     return img, cap, ds
+
+HF_WORDS = ("a an the this is there are shapes shape photo of on at in and with * : , . red green blue yellow purple orange circle square "
+            "triangle cross small medium large left right top bottom centre middle above below next to two three").split()
+
+@pytest.fixture(scope="session")
+def hf_tokenizer_dir(tmp_path_factory):
+    """A Hugging Face tokenizer folder made here (a WordLevel vocabulary of the shapes world): what `huggingface-cli download REPO
+    --local-dir DIR` leaves for SigLIP, in miniature, so that models with hub tokenizers run offline through load_model(tokenizer=DIR)."""
+    pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    folder = tmp_path_factory.mktemp("hf-tokenizer")
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(dict.fromkeys(HF_WORDS))}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>").save_pretrained(str(folder))
+    return folder

@@ -1,9 +1,10 @@
 """'Any open_clip model', tested: random-init architectures that build offline, through load_model → embed → gap_report →
 OTI (2 steps) → OVI (2 steps). Each step works, or refuses with a message that names the unsupported tower.
 
-SigLIP's tokenizer is downloaded from the hub, so its text tower (no causal mask, last-token pooling) runs with a
-stand-in: open_clip's BPE tokenizer without its start token, at SigLIP's context length of 64, ids folded into its
-32,000-entry vocabulary."""
+SigLIP's tokenizer comes from the hub: the matrix loads it from a local folder (`load_model(..., tokenizer=DIR)`, the
+`hf_tokenizer_dir` fixture), as a user without network would. The exactness test of its text tower (no causal mask,
+last-token pooling) uses a stand-in with no start token: open_clip's BPE tokenizer at SigLIP's context length of 64, ids
+folded into its 32,000-entry vocabulary."""
 import re
 import pytest, torch
 
@@ -22,11 +23,13 @@ class _NoStart:
         ids = self.tok(texts)[:, 1:self.context_length + 1] % self.vocab       # SigLIP's vocabulary has 32,000 entries
         return torch.cat([ids, torch.zeros(len(ids), self.context_length - ids.shape[1], dtype=ids.dtype)], 1)
 
-def _load(arch, monkeypatch):
+def _load(arch, monkeypatch, tokenizer_dir=None):
     import open_clip
     from xmodal_lab.models import load_model
+    if "SigLIP" in arch and tokenizer_dir is not None: return load_model(arch, "random", tokenizer=tokenizer_dir)
     if "SigLIP" in arch:
         base = open_clip.get_tokenizer("ViT-B-32")
+        monkeypatch.setenv("XMODAL_SKIP_NETWORK_CHECK", "1")          # the stand-in below replaces the hub tokenizer
         monkeypatch.setattr(open_clip, "get_tokenizer", lambda name, **kw: _NoStart(base))
     return load_model(arch, "random")
 
@@ -35,13 +38,13 @@ def _step(fn):
     except TypeError as ex: return f"refused: {ex}"
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_architecture(arch, monkeypatch, record_property):
+def test_architecture(arch, monkeypatch, record_property, request):
     from xmodal_lab.embed import embed
     from xmodal_lab.data import shapes
     from xmodal_lab.gap import gap_report
     from xmodal_lab.inversion import oti, ovi
     torch.manual_seed(0)
-    model, _, tok = _load(arch, monkeypatch)
+    model, _, tok = _load(arch, monkeypatch, request.getfixturevalue("hf_tokenizer_dir") if "SigLIP" in arch else None)
     emb = embed(model, shapes("test", n=2, captions_per_image=1), batch_size=2, cache=False, progress=False, verbose=False)
     assert emb.n_images == 2 and torch.isfinite(emb.image).all() and torch.isfinite(emb.text).all()
     rep = gap_report(emb, separability_probe=False)

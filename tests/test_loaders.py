@@ -61,7 +61,7 @@ def test_corrupt_image_raise_or_skip(tmp_path, tiny):
     pairs = [(tmp_path / f"{i}.png", f"caption {i}") for i in range(4)]
     with pytest.raises(ImageError, match="2.png"):
         embed(tiny, from_pairs("x", pairs), progress=False, cache=False)
-    with pytest.warns(UserWarning, match="skipped 1 unreadable images"):
+    with pytest.warns(UserWarning, match="skipped 1 missing or unreadable images"):
         e = embed(tiny, from_pairs("x", pairs, on_error="skip"), progress=False, cache=False)
     assert (e.n_images, e.n_texts, e.captions) == (3, 3, ["caption 0", "caption 1", "caption 3"])
     assert e.image_of_text.tolist() == [0, 1, 2] and e.meta["skipped_images"] == 1

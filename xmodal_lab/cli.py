@@ -4,12 +4,12 @@
 
 # %% ../nbs/90_cli.ipynb #89be2d78
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, os, sys, time, warnings
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['SPEC_GRAMMAR', 'check_data_spec', 'parse_data', 'demo_report', 'cmd_demo', 'cmd_embed', 'cmd_train_tiny',
-           'cmd_report', 'cmd_finetune', 'parser', 'check_args', 'main']
+           'cmd_report', 'cmd_finetune', 'parser', 'check_args', 'cli_words', 'main']
 
 # %% ../nbs/90_cli.ipynb #5ad900dc
 SPEC_GRAMMAR = "shapes:SPLIT[:N] (SPLIT train|val|test, N a whole number), coco:IMAGES_DIR:CAPTIONS_JSON, csv:FILE, folder:DIR or wds:TAR_PATTERN (WebDataset shards, e.g. wds:shards/{00000..00009}.tar)"
@@ -37,17 +37,31 @@ def check_data_spec(spec:str)->tuple:
         return kind, (rest,)
     raise ValueError(f"unknown dataset spec {spec!r}: use {SPEC_GRAMMAR}")
 
-def parse_data(spec:str, on_error:str="raise", img_key:str="filepath", caption_key:str|None=None):
+def parse_data(spec:str, on_error:str="raise", img_key:str="filepath", caption_key:str|None=None, encoding:str="utf-8"):
     "A dataset from a command-line `SPEC`."
     kind, parts = check_data_spec(spec)
     from xmodal_lab import data
     if kind == "shapes": return data.shapes(parts[0], n=parts[1])
     if kind == "coco": return data.coco_captions(*parts, on_error=on_error)
-    if kind == "csv": return data.csv_captions(parts[0], img_key=img_key, caption_key=caption_key, on_error=on_error)
+    if kind == "csv": return data.csv_captions(parts[0], img_key=img_key, caption_key=caption_key, on_error=on_error, encoding=encoding)
     if kind == "wds":
         from xmodal_lab.scale import webdataset_captions
         return webdataset_captions(parts[0], caption_key=caption_key or "txt", **({} if img_key == "filepath" else {"image_key": img_key}), on_error=on_error)
     return data.image_folder(parts[0], on_error=on_error)
+
+# %% ../nbs/90_cli.ipynb #3a1742ef
+def _data(args):
+    "The dataset that `--data` and its flags name."
+    return parse_data(args.data, args.on_error, args.img_key, args.caption_key, args.encoding)
+
+def _embed_out(out:str)->str:
+    "'file' for a .safetensors path, 'folder' for a path without an extension (or an existing folder); other extensions are refused."
+    p = Path(out)
+    if p.is_dir() and p.suffix.lower() != ".safetensors": return "folder"
+    if p.suffix.lower() == ".safetensors": return "file"
+    if p.suffix: raise ValueError(f"--out {out}: embed writes a .safetensors file, or a folder of shards (a path without an extension); "
+                                  f"{p.suffix!r} is neither — use e.g. --out {p.with_suffix('.safetensors')} or --out {p.with_suffix('')}")
+    return "folder"
 
 # %% ../nbs/90_cli.ipynb #cdfe20cc
 def demo_report(emb, model=None, tokenizer=None)->str:
@@ -61,8 +75,8 @@ def cmd_demo(args)->int:
     from xmodal_lab.embed import embed
     t0 = time.time()
     from xmodal_lab.embed import weights_label
-    ds = parse_data(args.data, img_key=args.img_key, caption_key=args.caption_key)
-    model, preprocess, tokenizer = load_model(args.model, args.pretrained)
+    ds = _data(args)
+    model, preprocess, tokenizer = load_model(args.model, args.pretrained, seed=args.seed)
     print(f"model: {model.xmodal['model']} ({weights_label(model)})\ndata: {ds.name}: {ds.n_images} images, {len(ds.captions)} captions")
     emb = embed(model, ds, batch_size=args.batch_size, bf16=args.bf16, cache=not args.no_cache, progress=not args.quiet)
     print(demo_report(emb, model, tokenizer))
@@ -77,12 +91,12 @@ def cmd_demo(args)->int:
 def cmd_embed(args)->int:
     from xmodal_lab.models import load_model
     from xmodal_lab.embed import embed
-    ds = parse_data(args.data, args.on_error, args.img_key, args.caption_key)
-    model, _, _ = load_model(args.model, args.pretrained)
+    ds = _data(args)
+    model, _, _ = load_model(args.model, args.pretrained, seed=args.seed)
     from xmodal_lab.scale import WebDatasetPairs
-    if isinstance(ds, WebDatasetPairs) and Path(args.out).suffix == ".safetensors":
+    if isinstance(ds, WebDatasetPairs) and _embed_out(args.out) == "file":
         raise ValueError("WebDataset input is embedded into a folder of shards (one per tar): give --out a folder, not a .safetensors file")
-    if Path(args.out).suffix != ".safetensors":       # a folder: shards, one share per process under torchrun
+    if _embed_out(args.out) == "folder":             # a folder: shards, one share per process under torchrun
         from xmodal_lab.scale import embed_shards
         hook = os.environ.get("XMODAL_TEST_EXIT_AFTER")   # test hook 'RANK:N': that rank dies after writing N shards
         die = int(hook.split(":")[1]) if hook and hook.split(":")[0] == os.environ.get("RANK", "0") else None
@@ -126,8 +140,8 @@ def cmd_report(args)->int:
     else:
         from xmodal_lab.models import load_model
         from xmodal_lab.embed import embed
-        ds = parse_data(args.data, img_key=args.img_key, caption_key=args.caption_key)
-        model, _, _ = load_model(args.model, args.pretrained)
+        ds = _data(args)
+        model, _, _ = load_model(args.model, args.pretrained, seed=args.seed)
         x = embed(model, ds, batch_size=args.batch_size, bf16=args.bf16, cache=not args.no_cache, progress=not args.quiet)
     kw = {"n_boot": args.n_boot, **({"baseline": args.baseline} if args.baseline else {})} if isinstance(x, dict) else {}
     path = report(x, args.out, dataset=ds, model=model, title=args.title, json_path=args.json, csv_path=args.csv, **kw)
@@ -143,9 +157,10 @@ def cmd_finetune(args)->int:
     from xmodal_lab.models import load_model, save_weights
     from xmodal_lab.finetune import finetune
     from xmodal_lab.mixup import M2MixLoss
-    model, preprocess, tokenizer = load_model(args.model, args.pretrained)
+    model, preprocess, tokenizer = load_model(args.model, args.pretrained, seed=args.seed)
     loss = M2MixLoss(m2=args.m2, vmix=args.vmix, lmix=args.lmix, vlmix=args.vlmix, beta=args.beta if args.beta_m2 is None else {'m2': args.beta_m2, 'vmix': args.beta, 'lmix': args.beta, 'vlmix': args.beta}, tau_m=args.tau_m, schedule=args.schedule, seed=args.seed)
-    run = finetune(model, parse_data(args.data), parse_data(args.val) if args.val else None, loss=loss, epochs=args.epochs,
+    data = lambda spec: parse_data(spec, args.on_error, args.img_key, args.caption_key, args.encoding)
+    run = finetune(model, data(args.data), data(args.val) if args.val else None, loss=loss, epochs=args.epochs,
                    batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch, lr=args.lr, wd=args.wd, warmup=args.warmup,
                    clip_grad=args.clip_grad or None, train=args.train, learn_temperature=args.learn_temperature, precision=args.precision,
                    out=args.out, save_every=args.save_every, resume=args.resume, seed=args.seed, device=args.device, progress=not args.quiet)
@@ -157,17 +172,38 @@ def cmd_finetune(args)->int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #5b59f099
+def _whole(minimum:int):
+    "An argparse type: a whole number ≥ `minimum`, refused at parse time (before any model loads)."
+    def parse(v:str)->int:
+        try: n = int(v)
+        except ValueError: raise argparse.ArgumentTypeError(f"{v!r} is not a whole number") from None
+        if n < minimum: raise argparse.ArgumentTypeError(f"must be ≥ {minimum}, got {n}")
+        return n
+    parse.__name__ = f"whole number ≥ {minimum}"
+    return parse
+
+def _model_args(s):
+    "--model, --pretrained and --seed, shared by every command that loads a model."
+    s.add_argument("--model", default="xmodal-tiny", help="open_clip architecture, hf-hub:org/repo, local-dir:DIR, or xmodal-tiny (default)")
+    s.add_argument("--pretrained", default=None, help="open_clip tag, checkpoint path, or 'random' (random weights must be asked for); "
+                                                      "default: the shipped weights for xmodal-tiny, a hub model's own; other architectures need one")
+    s.add_argument("--seed", type=int, default=0, help="seed of random weights (--pretrained random) and of anything else drawn at random (default 0)")
+
+def _data_args(s, data="shapes:test"):
+    "--data and the flags that say how to read it."
+    s.add_argument("--data", default=data, help=SPEC_GRAMMAR)
+    s.add_argument("--img-key", "--csv-img-key", dest="img_key", default="filepath", help="csv: the column of image paths; wds: the image extension(s), default jpg;jpeg;png;webp")
+    s.add_argument("--caption-key", "--csv-caption-key", dest="caption_key", default=None, help="csv: the column of captions (default caption, else title); wds: the caption extension (default txt)")
+    s.add_argument("--encoding", default="utf-8", help="csv: the file's text encoding, e.g. latin-1 or cp1252 (default utf-8)")
+    s.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="missing or unreadable images, malformed CSV rows, empty captions: stop (raise) or skip them with a warning")
+
 def parser()->argparse.ArgumentParser:
     "The `xmodal-lab` argument parser."
     p = argparse.ArgumentParser("xmodal-lab", description="Geometry of vision-language embedding spaces.")
     sub = p.add_subparsers(dest="cmd", required=True)
     def common(s, data="shapes:test"):
-        s.add_argument("--model", default="xmodal-tiny", help="open_clip architecture, hf-hub:org/repo, or xmodal-tiny")
-        s.add_argument("--pretrained", default=None, help="open_clip tag, checkpoint path or 'random' (random weights must be asked for); default: xmodal-tiny's shipped weights")
-        s.add_argument("--data", default=data, help="shapes:SPLIT[:N] | coco:IMAGES_DIR:CAPTIONS_JSON | csv:FILE | folder:DIR")
-        s.add_argument("--img-key", "--csv-img-key", dest="img_key", default="filepath", help="csv: the column of image paths; wds: the image extension(s), default jpg;jpeg;png;webp")
-        s.add_argument("--caption-key", "--csv-caption-key", dest="caption_key", default=None, help="csv: the column of captions (default caption, else title); wds: the caption extension (default txt)")
-        s.add_argument("--batch-size", type=int, default=64)
+        _model_args(s); _data_args(s, data)
+        s.add_argument("--batch-size", type=_whole(1), default=64, help="images per forward pass")
         s.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
         s.add_argument("--no-cache", action="store_true", help="neither read nor write the embeddings cache")
         s.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -179,38 +215,36 @@ def parser()->argparse.ArgumentParser:
     r.add_argument("--out", default="report.html", help="the HTML file"); r.add_argument("--json", default=None, help="also write every number as JSON")
     r.add_argument("--csv", default=None, help="and as CSV"); r.add_argument("--title", default=None)
     r.add_argument("--baseline", default=None, help="comparison: the set differences are taken from (default: the first)")
-    r.add_argument("--n-boot", type=int, default=1000, help="comparison: bootstrap resamples"); r.set_defaults(fn=cmd_report)
+    r.add_argument("--n-boot", type=_whole(1), default=1000, help="comparison: bootstrap resamples"); r.set_defaults(fn=cmd_report)
     e = sub.add_parser("embed", help="embed a dataset and save an Embeddings file"); common(e, data=None)
     e.add_argument("--out", required=True, help="output .safetensors file, or a folder for shards (runs under torchrun, resumes)")
-    e.add_argument("--shard-size", type=int, default=10_000, help="folder output: images per shard")
+    e.add_argument("--shard-size", type=_whole(1), default=10_000, help="folder output: images per shard")
     e.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="folder output: storage of the rows")
     e.add_argument("--device", default="auto", help="folder output: 'auto' (this rank's GPU under torchrun, else the CPU), 'cpu' or 'cuda'")
-    e.add_argument("--workers", type=int, default=0, help="DataLoader workers for image decoding")
-    e.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="missing or unreadable images")
+    e.add_argument("--workers", type=_whole(0), default=0, help="DataLoader workers for image decoding")
     e.set_defaults(fn=cmd_embed)
     t = sub.add_parser("train-tiny", help="train xmodal-tiny on shapes")
     t.add_argument("--out", default=None, help="weights file; default the package's shipped weights")
-    t.add_argument("--steps", type=int, default=None); t.add_argument("--temperature", default=None)
+    t.add_argument("--steps", type=_whole(1), default=None); t.add_argument("--temperature", default=None)
     t.add_argument("--seed", type=int, default=0); t.add_argument("--quiet", action="store_true")
     t.set_defaults(fn=cmd_train_tiny)
     f = sub.add_parser("finetune", help="contrastive or m²-mix fine-tuning (runs under torchrun for DDP)")
-    f.add_argument("--model", default="xmodal-tiny"); f.add_argument("--pretrained", default=None)
-    f.add_argument("--data", default="shapes:train", help="training data SPEC"); f.add_argument("--val", default=None, help="validation data SPEC")
+    _model_args(f); _data_args(f, data="shapes:train"); f.add_argument("--val", default=None, help="validation data, in --data's grammar")
     f.add_argument("--out", required=True, help="directory for checkpoints, log.jsonl and final.safetensors")
     f.add_argument("--m2", type=float, default=0.0, help="m²-mix weight (0: off)")
     for k in ("vmix", "lmix", "vlmix"): f.add_argument(f"--{k}", type=float, default=0.0, help=f"{k} weight")
     f.add_argument("--beta", type=float, default=0.5, help="λ ~ Beta(β, β) for every mix term")
     f.add_argument("--beta-m2", type=float, default=None, help="β of the m²-mix term alone (the authors' combined recipe: 0.2, with --beta 0.5)"); f.add_argument("--tau-m", type=float, default=0.07)
     f.add_argument("--schedule", action="store_true", help="mix weights × 1/(epoch+1)")
-    f.add_argument("--epochs", type=int, default=3); f.add_argument("--batch-size", type=int, default=128, help="global batch")
-    f.add_argument("--steps-per-epoch", type=int, default=None)
+    f.add_argument("--epochs", type=_whole(1), default=3); f.add_argument("--batch-size", type=_whole(2), default=128, help="global batch")
+    f.add_argument("--steps-per-epoch", type=_whole(1), default=None)
     f.add_argument("--lr", type=float, default=1e-5); f.add_argument("--wd", type=float, default=0.2); f.add_argument("--warmup", type=float, default=0.1)
     f.add_argument("--clip-grad", type=float, default=1.0, help="max gradient norm (0: off)")
     f.add_argument("--train", type=_train_arg, default="all", help="all | projections | K (last K blocks of each tower)")
     f.add_argument("--learn-temperature", action="store_true"); f.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
-    f.add_argument("--save-every", type=int, default=None, help="also checkpoint every N steps"); f.add_argument("--resume", action="store_true")
+    f.add_argument("--save-every", type=_whole(1), default=None, help="also checkpoint every N steps"); f.add_argument("--resume", action="store_true")
     f.add_argument("--device", default="auto", help="auto (this process's GPU under torchrun, else the CPU) | cpu | cuda | cuda:N")
-    f.add_argument("--seed", type=int, default=0); f.add_argument("--quiet", action="store_true")
+    f.add_argument("--quiet", action="store_true")
     f.set_defaults(fn=cmd_finetune)
     return p
 
@@ -224,16 +258,50 @@ def check_args(args):
         raise FileNotFoundError(f"checkpoint not found: {pre}")
     out = getattr(args, "out", None)
     if out and args.cmd == "finetune" and Path(out).exists() and not Path(out).is_dir(): raise ValueError(f"--out {out} is a file: give a folder")
-    if out and args.cmd == "embed" and Path(out).exists() and Path(out).is_dir() == (Path(out).suffix == ".safetensors"):
+    if out and args.cmd == "embed" and Path(out).exists() and Path(out).is_dir() == (_embed_out(out) == "file"):
         raise ValueError(f"--out {out} is {'a folder named .safetensors' if Path(out).is_dir() else 'a file: give a folder (no .safetensors suffix) for shards'}")
+    outputs = _outputs(args) if int(os.environ.get("RANK", "0")) == 0 else []   # under torchrun rank 0 probes: ranks racing to probe one folder would trip on each other
+    if outputs:
+        from xmodal_lab.core import check_writable        # every output is probed before the work: nothing is computed to be lost
+        for path, folder in outputs: check_writable(path, folder)
+
+def _outputs(args)->list:
+    "(path, is a folder) of every file or folder a command will write."
+    c = args.cmd
+    if c == "demo": return [(args.report, False)] if args.report else []
+    if c == "report": return [(p, False) for p in (args.out, args.json, args.csv) if p]
+    if c == "embed": return [(args.out, _embed_out(args.out) == "folder")]
+    if c == "finetune": return [(args.out, True)]
+    if c == "train-tiny": return [(args.out, False)] if args.out else []
+    return []
+
+_API_WORDS = [("on_error='skip'", "--on-error skip"), ("on_error='raise'", "--on-error raise"), ("pretrained='random'", "--pretrained random"),
+              ("encoding='latin-1'", "--encoding latin-1"), ("img_key=/caption_key=", "--img-key/--caption-key"),
+              ("batch_size", "--batch-size"), ("num_workers", "--workers"), ("shard_size", "--shard-size"), ("steps_per_epoch", "--steps-per-epoch"),
+              ("device='cpu'", "--device cpu"), ("seed=...", "--seed N")]
+
+def cli_words(msg:str)->str:
+    "A library message in the command line's words: flags instead of keyword arguments."
+    import re
+    for api, flag in _API_WORDS: msg = msg.replace(api, flag)
+    msg = re.sub(r"load_model\(([^()]*)\)", lambda m: "--model/--pretrained (" + m.group(1) + ")", msg)
+    return msg
 
 def main(argv:list|None=None)->int:
     "Entry point of the `xmodal-lab` command."
-    args = parser().parse_args(argv)
-    if getattr(args, "data", "") is None: parser().error("--data is required")
+    p = parser()
+    warnings.formatwarning = lambda msg, *a, **k: f"xmodal-lab: warning: {cli_words(str(msg))}\n"   # one line each, no source line
+    args, extra = p.parse_known_args(argv)
+    subs = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices
+    if extra: subs[args.cmd].error(f"unrecognized arguments: {' '.join(extra)}")     # the subcommand's usage, not the top level's
+    if getattr(args, "data", "") is None: subs[args.cmd].error("--data is required")
     try:
-        check_args(args)                    # arguments and files first, before seconds of heavy imports
+        check_args(args)                    # arguments, files and output locations first, before seconds of heavy imports
         return args.fn(args)
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as ex:
-        print(f"xmodal-lab {args.cmd}: error: {ex}", file=sys.stderr)
+    except OSError as ex:                   # read-only, full, no permission: one line naming the path
+        where = f"{ex.filename}: " if ex.filename else ""
+        print(f"xmodal-lab {args.cmd}: error: {where}{cli_words(ex.strerror or str(ex))}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, RuntimeError) as ex:
+        print(f"xmodal-lab {args.cmd}: error: {cli_words(str(ex))}", file=sys.stderr)
         return 2

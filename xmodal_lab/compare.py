@@ -127,9 +127,10 @@ def _gap_stat(emb:Embeddings):
     one_each = emb.n_texts == emb.n_images and torch.equal(emb.image_of_text, torch.arange(emb.n_images))
     ysum = emb.text if one_each else torch.zeros_like(x).index_add_(0, emb.image_of_text, emb.text)   # captions summed per image
     cnt = emb.captions_per_image.double()
-    def f(W):   # float32 products (the sums of ≤ 10⁵ unit vectors lose ~1e-6 relatively), ratios in float64
-        Wf = W.float()
-        return ((Wf @ x).double() / W.sum(1, keepdim=True) - (Wf @ ysum).double() / (W @ cnt)[:, None]).norm(dim=1)
+    x, ysum = x.double(), ysum.double()
+    def f(W):   # float64 throughout: a near-zero gap is a difference of two nearly equal sums
+        W = W.double()
+        return ((W @ x) / W.sum(1, keepdim=True) - (W @ ysum) / (W @ cnt)[:, None]).norm(dim=1)
     return f
 
 # %% ../nbs/60_compare.ipynb #ca6f0632

@@ -12,9 +12,9 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['FORMAT', 'check_features', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'atomic_write', 'fingerprint',
-           't_interval', 'Embeddings', 'MappedRows', 'is_mapped', 'rows_of', 'row_blocks', 'column_sums',
-           'read_manifest']
+__all__ = ['FORMAT', 'check_features', 'check_count', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'atomic_write',
+           'check_writable', 'fingerprint', 't_interval', 'Embeddings', 'MappedRows', 'is_mapped', 'rows_of',
+           'row_blocks', 'column_sums', 'read_manifest']
 
 # %% ../nbs/00_core.ipynb #2ea704da
 def _rows(mask:Tensor, n:int=5)->str:
@@ -37,6 +37,17 @@ def check_features(
     zero = x.norm(dim=1) == 0
     if zero.any(): raise ValueError(f"{name} embeddings have {int(zero.sum())} zero vectors (rows {_rows(zero)}); a zero vector has no direction — drop those rows or check the extraction")
     return x
+
+# %% ../nbs/00_core.ipynb #fbd310b4
+def check_count(
+    name:str,          # the argument's name, as the caller wrote it
+    v,                 # its value
+    minimum:int=1,     # the smallest value allowed
+)->int:
+    "`v` as an int when it is a whole number ≥ `minimum`; a clear `ValueError` otherwise (2.5, -1, True, '8')."
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)): raise ValueError(f"{name} must be a whole number ≥ {minimum}, got {v!r} ({type(v).__name__})")
+    if v < minimum: raise ValueError(f"{name} must be ≥ {minimum}, got {v}")
+    return int(v)
 
 # %% ../nbs/00_core.ipynb #fefa15c3
 def l2_normalise(x:Tensor)->Tensor:
@@ -90,6 +101,28 @@ def atomic_write(
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
+    return path
+
+# %% ../nbs/00_core.ipynb #dacd1fd1
+def check_writable(
+    path:str|Path,     # an output file, or a folder when `folder`
+    folder:bool=False, # `path` is a folder that the work fills
+)->Path:
+    """Fail now, naming the path, when an output cannot be written (read-only disk, no permission, a folder where a file goes):
+    before the work, not after it. Folders it had to create for the probe are removed again."""
+    path = Path(path)
+    if not folder and path.is_dir(): raise IsADirectoryError(21, "is a folder, but a file goes there: give a file name", str(path))
+    if folder and path.exists() and not path.is_dir(): raise NotADirectoryError(20, "is a file, but a folder goes there: give a folder", str(path))
+    d = path if folder else path.parent
+    made = [p for p in [d, *d.parents] if not p.exists()][::-1]
+    try:
+        for p in made: p.mkdir(exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=d, prefix=".xmodal-probe-"); os.close(fd); os.remove(probe)
+    except OSError as ex: raise type(ex)(ex.errno, f"cannot write there ({ex.strerror})", str(path)) from None
+    finally:
+        for p in reversed(made):
+            try: p.rmdir()
+            except OSError: pass
     return path
 
 # %% ../nbs/00_core.ipynb #6694003f

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #27fec305
 from __future__ import annotations
-import csv, json, os, warnings
+import csv, io, json, os, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -372,11 +372,38 @@ def from_pairs(
             index[p] = len(paths); paths.append(p)
         if c is not None: caps.append(str(c)); img_of.append(index[p])
     if missing: warnings.warn(f"dataset '{name}': skipped {len(missing)} missing image files (first: {missing[0]})")
+    dup = len(caps) - len(set(zip(img_of, caps)))
+    if dup: warnings.warn(f"dataset '{name}': {dup} (image, caption) rows repeat an earlier row word for word and are kept as they are "
+                          f"(each is one more query in retrieval) — remove the repeats from the file if they are not meant")
     if not paths: raise ValueError(f"dataset '{name}' has no readable images ({len(missing)} missing) — check the image folder")
     lab = {k: np.array([m[p] for p in paths], np.int64) for k, m in (labels or {}).items()}
     return FileDataset(paths, name=name, captions=caps, image_of_text=np.array(img_of, np.int64), n_images=len(paths),
                        labels=lab, label_names=label_names or {}, on_error=on_error, skipped=missing,
                        fingerprint=_file_fingerprint(paths, caps, img_of, label_names))
+
+# %% ../nbs/01_data.ipynb #77de7e31
+def _decode_error(path:Path, raw:bytes, ex:UnicodeDecodeError, encoding:str)->ValueError:
+    "A decode failure that names the file, the line and the fix."
+    line = raw[:ex.start].count(b"\n") + 1
+    return ValueError(f"{path} is not valid {encoding} text: line {line} holds the byte 0x{raw[ex.start]:02x} — pass the file's encoding, "
+                      f"e.g. encoding='latin-1' (Western European; cp1252 on Windows), or save the file as UTF-8")
+
+def _csv_rows(path:Path, sep:str, encoding:str, on_error:str)->list:
+    "The rows of a CSV/TSV file as dicts; a row with more fields than the header (an unquoted separator) is refused or skipped."
+    raw = path.read_bytes()
+    try: text = raw.decode(encoding)
+    except UnicodeDecodeError as ex: raise _decode_error(path, raw, ex, encoding) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
+    rows, bad = [], []
+    for r in reader:
+        if None in r: bad.append(reader.line_num); continue       # DictReader files surplus fields under the key None
+        rows.append(r)
+    if bad:
+        what = (f"{path}: {len(bad)} rows have more fields than the header (line {', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''}); "
+                f"a caption that contains the separator {sep!r} must be quoted, e.g. img.jpg,\"a red circle, on the left\"")
+        if on_error == "raise": raise ValueError(what + " — quote those fields, or pass on_error='skip' to drop the rows")
+        warnings.warn(what + " — those rows were skipped")
+    return rows
 
 # %% ../nbs/01_data.ipynb #8b31b1cb
 def coco_captions(
@@ -405,13 +432,14 @@ def csv_captions(
     caption_key:str|None=None,  # column of captions; default 'caption', else 'title' (open_clip's default)
     sep:str|None=None,      # separator; default tab for .tsv, else comma
     root:str|Path|None=None,  # folder that relative paths are relative to; default the file's folder
-    on_error:str="raise",   # 'raise' or 'skip' for missing or unreadable images
+    on_error:str="raise",   # 'raise' or 'skip' for missing or unreadable images, and for malformed rows
+    encoding:str="utf-8",   # text encoding of the file, e.g. 'latin-1' or 'cp1252'
 )->FileDataset:
     "open_clip's CSV/TSV format: one (image path, caption) row each; an image may appear on several rows."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"captions file not found: {path}")
     sep = sep or ("\t" if path.suffix.lower() == ".tsv" else ",")
-    with open(path, newline="", encoding="utf-8") as f: rows = list(csv.DictReader(f, delimiter=sep))
+    rows = _csv_rows(path, sep, encoding, on_error)
     cols = list(rows[0]) if rows else []
     caption_key = caption_key or next((k for k in ("caption", "title") if k in cols), "caption")
     for k in (img_key, caption_key):
@@ -436,6 +464,10 @@ def image_folder(
     for k, c in enumerate(classes):
         for p in sorted((root / c).iterdir()):
             if p.suffix.lower() in IMAGE_EXTENSIONS: pairs.append((p, template.format(c.replace("_", " ")))); cls[str(p)] = k
+    if not pairs: raise ValueError(f"{root}: its class folders ({', '.join(classes[:5])}{' ...' if len(classes) > 5 else ''}) hold no images "
+                                   f"with the extensions {', '.join(IMAGE_EXTENSIONS)} — put the images in root/<class>/")
+    empty = [c for k, c in enumerate(classes) if k not in set(cls.values())]
+    if empty: warnings.warn(f"{root}: {len(empty)} class folders hold no images ({', '.join(empty[:5])}); their classes stay in the label list")
     return from_pairs(f"folder/{root.name}", pairs, on_error, labels={"class": cls}, label_names={"class": classes})
 
 # %% ../nbs/01_data.ipynb #46031ddc

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from .core import Embeddings, fingerprint
+from .core import Embeddings, check_count, fingerprint
 from .data import ImageCaptionDataset, ImageError
 
 # %% auto #0
-__all__ = ['weights_fingerprint', 'default_cache_dir', 'cache_key', 'encode_images', 'encode_texts', 'weights_label',
-           'provenance', 'embed']
+__all__ = ['weights_fingerprint', 'default_cache_dir', 'cache_key', 'encode_images', 'encode_texts', 'truncated_captions',
+           'weights_label', 'provenance', 'embed']
 
 # %% ../nbs/03_embed.ipynb #e3d00319
 def weights_fingerprint(model:nn.Module)->str:
@@ -35,11 +35,13 @@ def default_cache_dir()->Path:
     return Path(os.environ.get("XMODAL_CACHE", Path.home() / ".cache" / "xmodal-lab"))
 
 # %% ../nbs/03_embed.ipynb #0ac4dafd
-def cache_key(model:nn.Module, dataset:ImageCaptionDataset, preprocess, tokenizer, bf16:bool)->str:
-    "The content key of `embed(model, dataset, ...)`."
+def cache_key(model:nn.Module, dataset:ImageCaptionDataset, preprocess, tokenizer, bf16:bool, device="cpu")->str:
+    """The content key of `embed(model, dataset, ...)`: everything that changes the result. `on_error` is in it, since a set
+    embedded with skips is not the set a 'raise' call must produce; so is the kind of device (a GPU's kernels round otherwise)."""
     info = getattr(model, "xmodal", {})
-    tok = getattr(tokenizer, "context_length", None) or type(tokenizer).__name__
-    return fingerprint("embed/1", info.get("model"), weights_fingerprint(model), dataset.fingerprint, repr(preprocess), tok, bf16)
+    tok = (type(tokenizer).__name__, getattr(tokenizer, "context_length", None))
+    return fingerprint("embed/2", info.get("model"), weights_fingerprint(model), dataset.fingerprint, repr(preprocess), tok, bf16,
+                       dataset.on_error, torch.device(device).type)
 
 # %% ../nbs/03_embed.ipynb #16676e90
 class _ImageItems(torch.utils.data.Dataset):
@@ -84,6 +86,18 @@ def encode_texts(model, tokenizer, captions:list, batch_size=256, bf16=False, de
         with _autocast(bf16, device): out.append(model.encode_text(tokenizer(captions[i:i + batch_size]).to(device)).float().cpu())
     return torch.cat(out)
 
+def truncated_captions(tokenizer, captions:list)->tuple:
+    """(how many captions are longer than the tokenizer's context, the context length); they are cut to fit when tokenised.
+    The count is None for a tokenizer whose untruncated length cannot be read."""
+    ctx = getattr(tokenizer, "context_length", None)
+    if ctx is None: return None, None
+    if hasattr(tokenizer, "encode") and hasattr(tokenizer, "eot_token_id"):     # open_clip's BPE: [sot] tokens [eot]
+        extra = 1 + (getattr(tokenizer, "sot_token_id", None) is not None)
+        return sum(len(tokenizer.encode(c)) + extra > ctx for c in captions), ctx
+    hf = getattr(tokenizer, "tokenizer", None)                                 # open_clip's HFTokenizer wraps a transformers one
+    if callable(hf): return sum(len(i) > ctx for i in hf(list(captions), truncation=False)["input_ids"]), ctx
+    return None, ctx
+
 # %% ../nbs/03_embed.ipynb #ca000c52
 def _drop_failed(dataset, failed:list)->tuple:
     "Keep-masks for images and captions once `failed` images are dropped."
@@ -106,6 +120,27 @@ def provenance(model:nn.Module, dataset, preprocess, bf16:bool)->dict:
             "weights_hash": weights_fingerprint(model), "dataset": dataset.name, "fingerprint": dataset.fingerprint, "bf16": bf16,
             "preprocess": " | ".join(type(t).__name__ for t in getattr(preprocess, "transforms", [preprocess]))}
 
+# %% ../nbs/03_embed.ipynb #243d5b34
+def _check_empty_captions(dataset):
+    "Empty captions all embed to one vector that ties with everything: refused, or embedded with a warning under on_error='skip'."
+    empty = [i for i, c in enumerate(dataset.captions) if not str(c).strip()]
+    if not empty: return
+    rows = ", ".join(f"{i} (image {dataset.source(int(dataset.image_of_text[i]))})" for i in empty[:5]) + (" ..." if len(empty) > 5 else "")
+    if dataset.on_error == "raise":
+        raise ValueError(f"dataset '{dataset.name}' has {len(empty)} empty captions: {rows} — fill them in or remove them, "
+                         f"or load the dataset with on_error='skip' to embed them anyway (they all get one vector)")
+
+def _say_losses(meta:dict, name:str):
+    "One warning per call for what the embedding left out or cut: skipped images, truncated and empty captions."
+    if meta.get("skipped_images"):
+        warnings.warn(f"skipped {meta['skipped_images']} missing or unreadable images of '{name}' (first: {meta['skipped'][0]}) "
+                      f"and their {meta.get('skipped_captions', 0)} captions; the list is in meta['skipped']")
+    if meta.get("truncated_captions"):
+        warnings.warn(f"{meta['truncated_captions']} captions of '{name}' are longer than the text context and were cut to "
+                      f"{meta['context_length']} tokens; the count is in meta['truncated_captions']")
+    if meta.get("empty_captions"):
+        warnings.warn(f"{meta['empty_captions']} captions of '{name}' are empty: they share one vector and tie with each other in retrieval")
+
 # %% ../nbs/03_embed.ipynb #9bb85c52
 def embed(
     model:nn.Module,        # an open_clip model, e.g. from `load_model`
@@ -126,8 +161,10 @@ def embed(
     tokenizer = tokenizer or getattr(model, "xmodal_tokenizer", None)
     if preprocess is None or tokenizer is None: raise ValueError("pass preprocess= and tokenizer= (models from load_model carry their own)")
     if not dataset.captions: raise ValueError(f"dataset '{dataset.name}' has no captions to embed")
+    batch_size, num_workers = check_count("batch_size", batch_size), check_count("num_workers", num_workers, minimum=0)
+    _check_empty_captions(dataset)
     t0 = time.time()
-    key = cache_key(model, dataset, preprocess, tokenizer, bf16)
+    key = cache_key(model, dataset, preprocess, tokenizer, bf16, device)
     path = Path(cache_dir or default_cache_dir()) / "embeddings" / f"{key}.safetensors"
     prov = provenance(model, dataset, preprocess, bf16)
     if cache and path.exists():
@@ -136,17 +173,24 @@ def embed(
             # the arrays are the cached ones; the names are this call's (the same content can come under other names)
             e.meta = {**e.meta, **prov, "cache_key": key, "cache": str(path)}
             if verbose: print(f"embeddings: cache hit {path} ({time.time() - t0:.2f} s)")
+            _say_losses(e.meta, dataset.name)
             return e
         except (ValueError, OSError) as ex: warnings.warn(f"embeddings cache file is unusable, recomputing: {ex}")
     model.eval().to(device)
     x, failed = encode_images(model, dataset, preprocess, batch_size, num_workers, bf16, device, progress)
     keep_img, keep_txt = _drop_failed(dataset, failed)
-    if failed: warnings.warn(f"skipped {len(failed)} unreadable images of '{dataset.name}' (first: {dataset.source(failed[0])}) and their {int((~keep_txt).sum())} captions")
     caps = [c for c, k in zip(dataset.captions, keep_txt) if k]
+    skipped = list(dataset.skipped) + [dataset.source(i) for i in failed]
+    n_trunc, ctx = truncated_captions(tokenizer, caps)
+    losses = {"skipped_images": len(skipped), "skipped": skipped[:100], "skipped_captions": int((~keep_txt).sum()),
+              "truncated_captions": n_trunc, "context_length": ctx, "empty_captions": sum(not c.strip() for c in caps)}
+    _say_losses(losses, dataset.name)
     y = encode_texts(model, tokenizer, caps, 4 * batch_size, bf16, device, progress)
     e = Embeddings(x[keep_img], y, np.cumsum(keep_img)[np.asarray(dataset.image_of_text)[keep_txt]] - 1,
                    {k: v[keep_img] for k, v in dataset.labels.items()}, dataset.label_names, caps,
-                   {**prov, "cache_key": key, "skipped_images": len(failed)})
-    if cache: e.save(path)
+                   {**prov, "cache_key": key, **losses})
+    if cache:
+        try: e.save(path)
+        except OSError as ex: warnings.warn(f"could not write the embeddings cache at {path} ({ex.strerror or ex}); the result is returned uncached — set $XMODAL_CACHE to a writable folder")
     if verbose: print(f"embeddings: computed {e.n_images} images and {e.n_texts} captions in {time.time() - t0:.1f} s" + (f", cached at {path}" if cache else ""))
     return e

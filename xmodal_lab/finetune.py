@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
-from .core import atomic_write
+from .core import atomic_write, check_writable
 from .models import CheckpointError
 from .tiny import image_tensor
 from .data import caption_offsets
@@ -288,6 +288,15 @@ class FinetuneRun:
         fig.update_layout(width=980, height=560, title="Fine-tuning curves (epoch 0 = before training)")
         return fig
 
+# %% ../nbs/35_finetune.ipynb #c129e422
+def _write_failed(out:Path, step:int, ex:OSError)->OSError:
+    "A write that failed during training, with where the last good checkpoint is (checkpoints are atomic: a failed one leaves the last intact)."
+    try: last = json.loads((out / "latest.json").read_text())
+    except (OSError, ValueError): last = None
+    keep = (f"the last checkpoint is intact: {out / last['weights']} (step {last['step']}); resume from it with resume=True (--resume) once the disk is writable"
+            if last else "no checkpoint was written before it")
+    return type(ex)(ex.errno, f"writing the run failed at step {step} ({ex.strerror or ex}); {keep}", str(ex.filename or out))
+
 # %% ../nbs/35_finetune.ipynb #c5145c9e
 def finetune(
     model:nn.Module,        # an open_clip model (trained in place)
@@ -321,6 +330,7 @@ def finetune(
     per_epoch = min(n_pairs // batch_size, steps_per_epoch or 1 << 62)
     if per_epoch < 1: raise ValueError(f"{n_pairs} captioned training images make no full batch of {batch_size}: lower batch_size or add data")
     if resume and out is None: raise ValueError("resume needs out= (the directory holding the checkpoints)")
+    if out is not None and rank == 0: check_writable(out, folder=True)     # a read-only or full disk is found now, not after training
     loss = loss if loss is not None else ClipLoss()
     loss.rank, loss.world_size, loss.local_loss, loss.gather_with_grad = rank, world, world > 1, world > 1
     names = select_trainable(model, train, learn_temperature)
@@ -385,10 +395,13 @@ def finetune(
             last = b == per_epoch - 1
             if last: evaluate_epoch(epoch + 1)
             if out is not None and main and (last or (save_every and step % save_every == 0)):
-                write_log(); save_checkpoint(out, step, model, opt, sched, loss, settings)
+                try: write_log(); save_checkpoint(out, step, model, opt, sched, loss, settings)
+                except OSError as ex: raise _write_failed(out, step, ex) from None
             if world > 1: torch.distributed.barrier()
             if callback is not None: callback(step, entry)
-    bar.close(); model.eval(); write_log()
+    bar.close(); model.eval()
+    try: write_log()
+    except OSError as ex: raise _write_failed(out, step, ex) from None
     if started:                                     # ours to close: every rank done, then no gloo/NCCL work outlives the group
         torch.distributed.barrier(); del net; torch.distributed.destroy_process_group()
     return FinetuneRun(log, out, settings)

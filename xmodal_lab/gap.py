@@ -22,7 +22,7 @@ __all__ = ['PROJECTIONS', 'AXES', 'gap_vector', 'l2m_gap', 'cone_similarity', 'c
 # %% ../nbs/20_gap.ipynb #75571351
 def gap_vector(emb:Embeddings)->Tensor:
     "Δ = mean image embedding − mean text embedding, accumulated in float64."
-    return (column_sums(emb.image) / emb.n_images - column_sums(emb.text) / emb.n_texts).float()   # by blocks: memory-mapped sets too
+    return column_sums(emb.image) / emb.n_images - column_sums(emb.text) / emb.n_texts    # float64, by blocks: memory-mapped sets too
 
 # %% ../nbs/20_gap.ipynb #e3e94c25
 def l2m_gap(emb:Embeddings)->float:
@@ -31,11 +31,13 @@ def l2m_gap(emb:Embeddings)->float:
 
 # %% ../nbs/20_gap.ipynb #87e286b9
 def cone_similarity(x:Tensor)->float:
-    "Mean cosine similarity over distinct pairs of unit vectors, in O(ND)."
+    "Mean cosine similarity over distinct pairs of unit vectors, in O(ND), in float64."
     n = len(x)
     if n < 2: raise ValueError(f"the cone similarity needs at least 2 embeddings, got {n}")
-    s = column_sums(x)
-    return ((s @ s - n) / (n * (n - 1))).item()
+    s, sq = torch.zeros(x.shape[1], dtype=torch.float64), 0.0
+    for _, b in row_blocks(x):                        # Σ_i≠j xi·xj = ‖Σ xi‖² − Σ ‖xi‖²: the row norms as they are, not n
+        b = b.double(); s += b.sum(0); sq += float(b.pow(2).sum())
+    return ((s @ s - sq) / (n * (n - 1))).item()
 
 # %% ../nbs/20_gap.ipynb #c2f24dcc
 def close_gap(emb:Embeddings, reference:Embeddings|None=None)->Embeddings:
@@ -173,7 +175,7 @@ def gap_direction(emb:Embeddings)->Tensor:
     d = gap_vector(emb)
     n = d.norm()
     if n < 1e-8: raise ValueError("the modality gap is zero: the gap direction is undefined, so there is nothing to shift along")
-    return d / n
+    return (d / n).float()
 
 # %% ../nbs/20_gap.ipynb #d3f76874
 def shift(

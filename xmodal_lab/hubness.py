@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 from .core import Embeddings, check_features, is_mapped, rows_of, l2_normalise, fmt, table_html, table_text
-from .metrics import rank_queries, _groups, _summarise, check_cutoffs
+from .metrics import rank_queries, stable_topk, _groups, _summarise, check_cutoffs
 
 # %% auto #0
 __all__ = ['check_k', 'top_k_indices', 'k_occurrence', 'skewness', 'HubnessResult', 'hubness_stats', 'hubness', 'check_bank',
@@ -53,7 +53,7 @@ def top_k_indices(
         s = q[i:i + b] @ g.T
         if scale != 1.0: s.mul_(scale)
         if g_bias is not None: s.sub_(g_bias)
-        out.append(s.topk(k, 1).indices)
+        out.append(stable_topk(s, k)[1])
     return torch.cat(out)
 
 def k_occurrence(
@@ -98,7 +98,7 @@ def hubness_stats(n_k:Tensor, k:int)->HubnessResult:
     n_k = torch.as_tensor(n_k)
     top = max(1, math.ceil(0.01 * len(n_k)))
     return HubnessResult(k, skewness(n_k), (n_k == 0).double().mean().item(),
-                         (n_k.sort(descending=True).values[:top].sum() / n_k.sum().clamp(min=1)).item(), n_k)
+                         (n_k.sort(descending=True).values[:top].sum().double() / n_k.sum().clamp(min=1).double()).item(), n_k)
 
 # %% ../nbs/13_hubness.ipynb #de354a52
 def _direction(emb:Embeddings, direction:str)->tuple:
@@ -124,7 +124,7 @@ def hubness(
     if s.ndim != 2 or s.numel() == 0: raise ValueError(f"expected a non-empty (N, M) similarity matrix, got shape {tuple(s.shape)}")
     check_k(k, s.shape[1])
     if not torch.isfinite(s).all(): raise ValueError("the similarity matrix contains NaN/Inf")
-    return hubness_stats(torch.bincount(s.topk(k, 1).indices.flatten(), minlength=s.shape[1]), k)
+    return hubness_stats(torch.bincount(stable_topk(s, k)[1].flatten(), minlength=s.shape[1]), k)
 
 # %% ../nbs/13_hubness.ipynb #c49ce457
 def check_bank(bank:Tensor, g:Tensor, name:str="query bank")->Tensor:

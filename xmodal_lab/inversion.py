@@ -13,12 +13,13 @@ from tqdm.auto import tqdm
 from .core import check_features, l2_normalise
 
 # %% auto #0
-__all__ = ['PLACEHOLDER', 'text_tower', 'placeholder_ids', 'encode_text_with', 'vision_tower', 'encode_image_with',
-           'InversionResult', 'oti', 'ovi', 'intra_modal_retrieval', 'inversion_gain', 'inversion_table',
-           'inversion_study', 'study_frame', 'study_figure']
+__all__ = ['PLACEHOLDER', 'FALLBACK_PLACEHOLDERS', 'text_tower', 'placeholder_ids', 'encode_text_with', 'vision_tower',
+           'encode_image_with', 'InversionResult', 'oti', 'ovi', 'intra_modal_retrieval', 'inversion_gain',
+           'inversion_table', 'inversion_study', 'study_frame', 'study_figure']
 
 # %% ../nbs/30_inversion.ipynb #35a32082
 PLACEHOLDER = "*"
+FALLBACK_PLACEHOLDERS = ("sks",)   # rare words for tokenizers that drop punctuation
 
 def text_tower(model:nn.Module)->nn.Module:
     "The module holding open_clip's text transformer parts (the CLIP itself, or `model.text`)."
@@ -34,11 +35,14 @@ def placeholder_ids(tokenizer, template:str, n_tokens:int)->tuple:
     "Token ids of `template` with `n_tokens` placeholders, and the positions of those placeholders, whatever the tokenizer adds around them."
     if template.count("{}") != 1: raise ValueError(f"the template needs exactly one '{{}}', got {template!r}")
     specials = set(tokenizer([""])[0].tolist())                          # start/end/padding, whatever this tokenizer uses
-    star = [t for t in tokenizer([PLACEHOLDER])[0].tolist() if t not in specials]
+    one = lambda w: [t for t in tokenizer([w])[0].tolist() if t not in specials]
+    # a tokenizer that strips punctuation (SigLIP's 'canonicalize' cleaning) drops '*': then a rare word stands in
+    word = next((w for w in (PLACEHOLDER, *FALLBACK_PLACEHOLDERS) if len(one(w)) == 1 and w not in template), PLACEHOLDER)
+    star = one(word)
     if len(star) != 1:
         raise ValueError(f"this tokenizer splits the placeholder {PLACEHOLDER!r} into {len(star)} tokens {star}; OTI needs one token per "
                          "pseudo-word — set xmodal_lab.inversion.PLACEHOLDER to a string the tokenizer keeps whole")
-    ids = tokenizer([template.format(" ".join([PLACEHOLDER] * n_tokens))])[0]
+    ids = tokenizer([template.format(" ".join([word] * n_tokens))])[0]
     pos = (ids == star[0]).nonzero().flatten()
     if len(pos) != n_tokens: raise ValueError(f"could not place {n_tokens} placeholder tokens in {template!r} (found {len(pos)}: does the template contain {PLACEHOLDER!r} itself, or is it truncated?)")
     return ids, pos
@@ -150,6 +154,14 @@ def _frozen(model):
         for q, r in zip(model.parameters(), req): q.requires_grad_(r)
         model.train(train)
 
+# %% ../nbs/30_inversion.ipynb #5d84674a
+def _check_dim(model:nn.Module, x:Tensor, what:str):
+    "Targets in the model's joint space, or a clear error before the optimisation starts."
+    d = getattr(model, "text_projection", None)
+    d = (d.shape[-1] if isinstance(d, torch.Tensor) else None) or getattr(getattr(model, "visual", None), "output_dim", None)
+    if d is not None and x.shape[1] != d:
+        raise ValueError(f"the {what} have dimension {x.shape[1]}, but the model's joint space has {d} — were they produced by this model?")
+
 # %% ../nbs/30_inversion.ipynb #dc88c014
 def oti(
     model:nn.Module,        # an open_clip model with an open_clip text transformer
@@ -167,6 +179,7 @@ def oti(
 )->InversionResult:
     "Optimisation-based textual inversion: text-side features of images."
     x = l2_normalise(check_features(image_features, "image"))
+    _check_dim(model, x, "image features")
     ids, pos = placeholder_ids(tokenizer, template, n_tokens)
     d_tok = text_tower(model).token_embedding.weight.shape[1]
     return _run(model, x, lambda p: encode_text_with(model, ids, pos, p), (n_tokens, d_tok), steps, lr, wd, batch_size, seed, record, "OTI", progress,
@@ -187,6 +200,7 @@ def ovi(
 )->InversionResult:
     "Optimisation-based visual inversion: image-side features of texts."
     y = l2_normalise(check_features(text_features, "text"))
+    _check_dim(model, y, "text features")
     width = vision_tower(model).class_embedding.shape[-1]
     return _run(model, y, lambda p: encode_image_with(model, p), (n_tokens, width), steps, lr, wd, batch_size, seed, record, "OVI", progress,
                 dict(n_tokens=n_tokens, steps=steps, lr=lr, wd=wd, seed=seed))

@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 from .core import Embeddings, check_features, is_mapped, row_blocks, rows_of, table_html, table_text
 
 # %% auto #0
-__all__ = ['TIE_RULE', 'MEDR_RULE', 'relevant_lists', 'rank_queries', 'median_rank', 'RetrievalResult', 'check_cutoffs',
-           'retrieval']
+__all__ = ['TIE_RULE', 'MEDR_RULE', 'relevant_lists', 'stable_topk', 'rank_queries', 'median_rank', 'RetrievalResult',
+           'check_cutoffs', 'retrieval']
 
 # %% ../nbs/10_metrics.ipynb #d3591f40
 def relevant_lists(q_group:Tensor, g_group:Tensor)->Tensor:
@@ -117,21 +117,49 @@ def _block_stats(s:Tensor, rel:Tensor, topk:int, ex:_Rescore|None=None)->dict:
     if ex is None: geq, tie = _count_at_least(s, t), 0.0
     else: geq, tie = _count_exact(s, t, valid, ex), ex.tol64
     out = _rank_stats(rs, valid, geq, tie)
-    if topk: out["topk"] = s.topk(topk, 1).indices
+    if topk: out["topk"] = stable_topk(s, topk)[1]
     return out
+
+# %% ../nbs/10_metrics.ipynb #b5729edc
+def _check_unit_rows(x:Tensor, name:str, tol:float=1e-2):
+    "Finite rows of unit norm, checked block by block: the float32 tie band of the ranking engine assumes scores in [−1, 1]."
+    for i, b in row_blocks(x):
+        if not bool(torch.isfinite(b).all()): raise ValueError(f"the {name} contain NaN/Inf values — check the embeddings")
+        off = ((b.double().norm(dim=1) - 1).abs() > tol).nonzero().flatten()
+        if len(off): raise ValueError(f"the {name} are not unit vectors (row {i + int(off[0])} has norm {b[off[0]].double().norm():.6g}; "
+                                      f"{len(off)} rows of this block are off) — L2-normalise them first (l2_normalise), as Embeddings does")
 
 # %% ../nbs/10_metrics.ipynb #9494901b
 def _gather(x, idx:Tensor)->Tensor:
     return x.take(idx) if is_mapped(x) else x[idx].float()
 
+def stable_topk(
+    s:Tensor,          # (B, M) scores
+    k:int,             # how many per row (at most M)
+)->tuple:              # (values, column indices), each (B, min(k, M)), best first
+    """The k best columns of each row, ties in the lower column first: a documented order, unlike `torch.topk`'s, so that the
+    k-occurrence of exact duplicates does not depend on how the gallery was cut into blocks."""
+    k = min(k, s.shape[1])
+    thr = s.topk(k, 1).values[:, -1:]                     # the k-th best value is unique even when its column is not
+    sel = s >= thr
+    extra = sel.sum(1) > k                                # rows with more ties at the k-th value than places left
+    if extra.any():
+        rows, se = extra.nonzero().flatten(), s[extra]
+        eq = se == thr[extra]
+        need = k - (se > thr[extra]).sum(1, keepdim=True)
+        sel[rows] = (se > thr[extra]) | (eq & (eq.cumsum(1) <= need))
+    idx = sel.nonzero()[:, 1].view(len(s), k)             # ascending columns in each row
+    vals = s.gather(1, idx)
+    order = vals.sort(dim=1, descending=True, stable=True).indices
+    return vals.gather(1, order), idx.gather(1, order)
+
 def _merge_topk(vals:Tensor|None, idx:Tensor|None, s:Tensor, offset:int, k:int)->tuple:
     "The running top-k of each row, merged with the scores `s` of gallery items offset.. (ties keep the lower index first)."
-    v, i = s.topk(min(k, s.shape[1]), 1)
+    v, i = stable_topk(s, k)
     i += offset
     if vals is None: return v, i
-    v, i = torch.cat([vals, v], 1), torch.cat([idx, i], 1)
-    top = v.topk(k, 1, sorted=True)
-    return top.values, i.gather(1, top.indices)
+    v, pos = stable_topk(torch.cat([vals, v], 1), k)      # earlier blocks come first: among ties, position order is index order
+    return v, torch.cat([idx, i], 1).gather(1, pos)
 
 def _tile_shape(n:int, m:int, d:int, block_bytes:int)->tuple:
     "(query rows, gallery rows) of a score tile: near square, within the budget, and a gallery block (with its copies) small too."
@@ -234,8 +262,8 @@ def rank_queries(
     if len(q) == 0: raise ValueError("there are no queries")
     if isinstance(topk, bool) or int(topk) != topk or topk < 0: raise ValueError(f"topk must be a whole number ≥ 0 (0: no top-k lists), got {topk!r}")
     if topk > len(g): raise ValueError(f"k={topk} is larger than the gallery ({len(g)} items) — use k <= {len(g)}")
-    for name, t in (("queries", q), ("gallery", g)):          # memory-mapped rows were checked block by block when opened
-        if not is_mapped(t) and not all(bool(torch.isfinite(b).all()) for _, b in row_blocks(t)): raise ValueError(f"the {name} contain NaN/Inf values — check the embeddings")
+    for name, t in (("queries", q), ("gallery", g)):          # memory-mapped rows were checked when opened and come back unit
+        if not is_mapped(t): _check_unit_rows(t, name)
     q_group, g_group = _check_ids(q_group, len(q), "q_group", "queries"), _check_ids(g_group, len(g), "g_group", "gallery items")
     if exclude is not None:
         exclude = _check_ids(exclude, len(q), "exclude", "queries")

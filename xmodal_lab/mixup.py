@@ -133,7 +133,7 @@ def _forward(self:M2MixLoss, image_features:Tensor, text_features:Tensor, logit_
     on = [k for k, w in self.weights.items() if w]
     lams = _agree([float(self.rng.beta(self.betas[k], self.betas[k])) for k in on], image_features.device)
     self.last_lambda = dict(zip(on, lams))
-    to32 = lambda t: t.float() if torch.is_tensor(t) else t
+    to32 = lambda t: t.float() if torch.is_tensor(t) and t.dtype in (torch.float16, torch.bfloat16) else t   # half → float32; float64 stays
     with torch.autocast(image_features.device.type, enabled=False):      # float32 whatever the caller's autocast
         image_features, text_features, logit_scale, logit_bias = map(to32, (image_features, text_features, logit_scale, logit_bias))
         out = {"contrastive_loss": ClipLoss.forward(self, image_features, text_features, logit_scale, logit_bias)}

@@ -119,9 +119,51 @@ class _quiet_open_clip:
     def __exit__(self, *a): logging.root.setLevel(self.level)
 
 def _offline_hint(name, pretrained)->str:
+    if name.startswith("hf-hub:"):     # a hub model is a folder (config, weights, tokenizer files): a checkpoint path cannot stand in
+        repo = name[len("hf-hub:"):]
+        return (f"could not download {name!r}: no network access, or the host is blocked. On a machine with access, download the "
+                f"repository (huggingface-cli download {repo} --local-dir {repo.split('/')[-1]}), copy the folder here and load it "
+                f"with load_model('local-dir:/path/to/{repo.split('/')[-1]}')")
     return (f"could not download the weights of {name!r} (pretrained={pretrained!r}): no network access, or the host is blocked. "
             f"Download the checkpoint on a machine with access (e.g. open_clip_pytorch_model.bin from the model's Hugging Face page) "
             f"and pass its path: load_model({name!r}, pretrained='/path/to/open_clip_pytorch_model.bin')")
+
+_NETWORK_MODULES = ("huggingface_hub", "requests", "urllib3", "httpx", "httpcore", "socket", "ssl")
+
+def _is_network_error(ex:BaseException)->bool:
+    "Did `ex` (or what caused it) come from the network or the hub client? By type and origin, never by words in the message."
+    while ex is not None:
+        if isinstance(ex, (ConnectionError, TimeoutError)) or type(ex).__module__.split(".")[0] in _NETWORK_MODULES: return True
+        ex = ex.__cause__ or ex.__context__
+    return False
+
+def _check_device(device:str):
+    "A device this machine has, or a clear error before any work."
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} was asked for, but torch sees no CUDA GPU here (torch.cuda.is_available() is False) — use device='cpu'")
+    if kind == "mps" and not torch.backends.mps.is_available(): raise ModelLoadError(f"device {device!r} was asked for, but this machine has no MPS device — use device='cpu'")
+
+# %% ../nbs/02_models.ipynb #7c8676cc
+def _load_tokenizer(name:str, folder=None):
+    "open_clip's tokenizer of `name`; a hub tokenizer (SigLIP) from a local `folder` when given, else from the hub cache or the hub."
+    import open_clip
+    if folder is not None:
+        from open_clip.tokenizer import HFTokenizer
+        folder = Path(folder)
+        if not (folder / "tokenizer_config.json").is_file() and not (folder / "tokenizer.json").is_file():
+            raise ModelLoadError(f"tokenizer folder {folder} holds no tokenizer.json or tokenizer_config.json — give the folder that "
+                                 f"huggingface-cli download <repo> --local-dir <folder> made")
+        text = (open_clip.get_model_config(name) or {}).get("text_cfg", {})
+        return HFTokenizer(str(folder), context_length=text.get("context_length", 77), **text.get("tokenizer_kwargs", {}))
+    src = _hub_text_source(name)
+    if src: _check_hub(src, ["tokenizer.json", "tokenizer_config.json", "spiece.model"], f"cannot load the tokenizer of {name!r} ({src})",
+                       f"download it on a machine with access (huggingface-cli download {src} --local-dir tok) and pass "
+                       f"load_model({name!r}, ..., tokenizer='/path/to/tok')")
+    try: return open_clip.get_tokenizer(name)
+    except Exception as ex:
+        if _is_network_error(ex): raise ModelLoadError(f"cannot download the tokenizer of {name!r} ({src}): pass tokenizer='/path/to/folder' with its files") from None
+        raise
 
 # %% ../nbs/02_models.ipynb #669e21e3
 def _tags(name:str)->list:
@@ -145,6 +187,29 @@ def _reachable(host:str="huggingface.co", port:int=443, timeout:float=3.0)->bool
         with socket.create_connection((host, port), timeout=timeout): return True
     except OSError: return False
 
+def _hub_text_source(name:str)->str|None:
+    "The Hugging Face repo of a built-in architecture's tokenizer or text tower (SigLIP, NLLB, ...), None for open_clip's own BPE."
+    import open_clip
+    text = (open_clip.get_model_config(name) or {}).get("text_cfg", {}) if ":" not in name else {}
+    return text.get("hf_tokenizer_name") or text.get("hf_model_name") or None
+
+def _check_transformers(name:str):
+    "Models whose tokenizer or text tower comes from Hugging Face need `transformers`: say so before seconds of model building."
+    import importlib.util
+    if _hub_text_source(name) and importlib.util.find_spec("transformers") is None:
+        raise ModelLoadError(f"{name!r} takes its tokenizer or text tower from Hugging Face ({_hub_text_source(name)}), which needs the "
+                             f"transformers package: pip install 'xmodal-lab[hf]' (or pip install transformers)")
+
+def _check_hub(repo:str, files:list, what:str, hint:str):
+    "Fail within seconds when none of a hub repo's `files` is cached and the hub cannot be reached."
+    if os.environ.get("XMODAL_SKIP_NETWORK_CHECK"): return
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        if any(isinstance(try_to_load_from_cache(repo, f), str) for f in files): return
+    except ImportError: pass
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"): raise ModelLoadError(f"{what}: {hint} [HF_HUB_OFFLINE is set and the files are not in the local cache]")
+    if not _reachable(): raise ModelLoadError(f"{what}: {hint} [no connection to huggingface.co within 3 s]")
+
 def check_download(name:str, tag:str):
     "Fail within seconds, with the local-checkpoint recipe, when a tag's weights are neither cached nor downloadable."
     if os.environ.get("XMODAL_SKIP_NETWORK_CHECK"): return
@@ -166,10 +231,13 @@ def load_model(
     name:str=TINY,          # open_clip architecture, 'hf-hub:org/repo', 'local-dir:/path', or 'xmodal-tiny'
     pretrained:str|None=None,  # open_clip tag, checkpoint path, or 'random'; None: xmodal-tiny's shipped weights, a hub model's own
     device:str="cpu",       # torch device
+    seed:int=0,             # seed of random weights (pretrained='random'): every call, and every rank under torchrun, builds the same
+    tokenizer:str|Path|None=None,  # a local folder of tokenizer files, for models whose tokenizer comes from the hub (SigLIP)
 )->tuple:                   # (model, preprocess, tokenizer)
     "Build an open_clip model with its eval preprocessing and tokenizer."
     import open_clip
     register_configs()
+    _check_device(device)
     schema = name.split(":")[0] if ":" in name else None
     if pretrained is None and name == TINY: pretrained = str(TINY_WEIGHTS)
     if schema is None and name not in open_clip.list_models():
@@ -183,23 +251,27 @@ def load_model(
     path = None if random_init or pretrained is None else (Path(pretrained) if _is_path(pretrained) else None)
     if path is not None and not path.is_file(): raise CheckpointError(f"checkpoint not found: {path}")
     tag = None if (random_init or path is not None) else pretrained
+    if schema is None: _check_transformers(name)
     if tag is not None and schema is None:
         if tag not in _tags(name): raise ModelLoadError(f"{tag!r} is not a known tag of {name!r}; its tags: {', '.join(_tags(name)) or 'none'} — or pass a checkpoint path")
         check_download(name, tag)
+    if schema == "hf-hub": _check_hub(name[len("hf-hub:"):], ["open_clip_config.json"], f"cannot load {name!r}", _offline_hint(name, pretrained))
+    tok = _load_tokenizer(name, tokenizer)                     # before the model: a missing tokenizer fails in seconds
     try:
-        with _quiet_open_clip(): model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=tag, device=device)
-    except RuntimeError as ex:
-        msg = str(ex)
-        if "download" in msg.lower() or "connection" in msg.lower() or "offline" in msg.lower(): raise ModelLoadError(_offline_hint(name, pretrained)) from None
-        raise ModelLoadError(f"open_clip could not build {name!r} with pretrained={pretrained!r}: {msg}") from None
-    except OSError as ex: raise ModelLoadError(_offline_hint(name, pretrained) + f" [{type(ex).__name__}]") from None
+        with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)                            # random weights are a function of the seed; the caller's RNG is untouched
+            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=tag, device=device)
+    except Exception as ex:
+        if _is_network_error(ex) and (tag is not None or schema == "hf-hub"): raise ModelLoadError(_offline_hint(name, pretrained) + f" [{type(ex).__name__}]") from None
+        if isinstance(ex, ModuleNotFoundError): raise ModelLoadError(f"{name!r} needs the package {ex.name!r}: pip install {ex.name}") from None
+        raise ModelLoadError(f"open_clip could not build {name!r} with pretrained={pretrained!r}: {type(ex).__name__}: {ex}") from None
     _apply_extras(model, name)
     if path is not None: load_weights(model, path, arch=name)
     model.eval()
     from xmodal_lab.embed import weights_fingerprint
     model.xmodal = {"model": name, "pretrained": "random" if random_init else (str(path) if path else pretrained),
-                    "weights": _weights_source(name, pretrained, path), "weights_hash": weights_fingerprint(model),
+                    "weights": _weights_source(name, pretrained, path) + (f", seed {seed}" if random_init else ""),
+                    "weights_hash": weights_fingerprint(model), "seed": seed if random_init else None,
                     "weights_file": fingerprint(path.name, path.stat().st_size) if path else None}
-    tokenizer = open_clip.get_tokenizer(name)
-    model.xmodal_preprocess, model.xmodal_tokenizer = preprocess, tokenizer   # so that `embed(model, data)` needs nothing else
-    return model, preprocess, tokenizer
+    model.xmodal_preprocess, model.xmodal_tokenizer = preprocess, tok   # so that `embed(model, data)` needs nothing else
+    return model, preprocess, tok

@@ -105,7 +105,8 @@ def clip_retrieval(folder, name:str|None=None, caption_column:str="caption")->Em
 def load_features(path, name:str|None=None)->Embeddings:
     "Saved features of any supported kind: the project's `.safetensors` or folder of shards, a (2, N, D) `.npy`, or a clip-retrieval folder."
     p = Path(path)
-    if p.is_dir() and (p / "index.json").exists(): e = Embeddings.open(p).in_memory()      # the shards of `embed_shards`
+    if p.is_dir() and ((p / "index.json").exists() or any(p.glob("shard-*.safetensors"))):   # the shards of `embed_shards`, finished or not
+        e = Embeddings.open(p).in_memory()        # an unfinished folder gets open's word: no index yet, rerun the extraction
     elif p.is_dir(): e = clip_retrieval(p, name)
     elif p.suffix == ".safetensors": e = Embeddings.load(p)
     elif p.suffix == ".npy": e = npy_pairs(p, name)
@@ -197,6 +198,14 @@ def _single(emb:Embeddings, model=None, tokenizer=None, dataset=None, prompts=No
         for lab, templates in prompts.items():
             if lab not in emb.labels or lab not in emb.label_names: continue
             z = zero_shot(model, tokenizer, emb, templates=list(templates), by=lab)
+            if int(0.5 * len(z.labels)) < 10:       # too few items to hold half out for the temperature: ECE as it is, said so
+                from xmodal_lab.calibration import reliability
+                e = reliability(z.logits, z.labels)["ece"]
+                summary["metrics"].update({f"zero-shot {lab} top-1": z.top1, f"ECE {lab}": e})
+                parts.append(f"<h3>{html.escape(lab)}</h3>" + z._repr_html_() + f"<p>ECE {fmt(e)} over all {len(z.labels)} items, uncalibrated. "
+                             f"No temperature was fitted: holding out half of {len(z.labels)} items leaves fewer than 10 to fit it on. "
+                             f"More items with a single '{html.escape(lab)}' label make the temperature-scaled figures.</p>")
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 cal = calibration(z.logits, z.labels)

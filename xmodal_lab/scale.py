@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, MappedRows, FORMAT, atomic_write, fingerprint, is_mapped
+from .core import Embeddings, MappedRows, FORMAT, atomic_write, check_count, fingerprint, is_mapped
 from .data import ImageError
 
 INDEX = "index.json"
@@ -300,12 +300,12 @@ def shard_plan(n_images:int, image_of_text, shard_size:int)->list:
     return [(k * shard_size, min(n_images, (k + 1) * shard_size), order[bounds[k]:bounds[k + 1]]) for k in range(len(bounds) - 1)]
 
 # %% ../nbs/06_scale.ipynb #0117a95a
-def _identity(model, dataset, preprocess, tokenizer, bf16:bool, dtype:str)->dict:
+def _identity(model, dataset, preprocess, tokenizer, bf16:bool, dtype:str, device="cpu")->dict:
     "What must match for a shard to be reused: the model and its weights, the data, the preprocessing and the storage."
     from xmodal_lab.embed import cache_key, weights_fingerprint
     info = getattr(model, "xmodal", {})
     return {"model": info.get("model", type(model).__name__), "weights_hash": weights_fingerprint(model), "data_fingerprint": dataset.fingerprint,
-            "key": cache_key(model, dataset, preprocess, tokenizer, bf16), "dtype": dtype}
+            "key": cache_key(model, dataset, preprocess, tokenizer, bf16, device), "dtype": dtype}
 
 def _shard_ok(path:Path, ident:dict, unit)->str|None:
     "None when the shard at `path` is complete, verified and of this run; else why it must be redone. Raises for another run's shard."
@@ -322,6 +322,20 @@ def _shard_ok(path:Path, ident:dict, unit)->str|None:
     try: _file_tensors(path, verify=True)
     except ValueError as ex: return str(ex)
     return None
+
+# %% ../nbs/06_scale.ipynb #a5f5ae0d
+def _same_weights(model, rank:int, world:int):
+    """Under torchrun, check before any shard is written that every rank holds rank 0's weights (random weights must be seeded
+    alike: `load_model(..., 'random', seed=...)`); every rank raises together when one differs."""
+    if world < 2: return
+    import torch.distributed as dist
+    from xmodal_lab.embed import weights_fingerprint
+    dev = next(model.parameters()).device if dist.get_backend() == "nccl" else "cpu"    # NCCL moves GPU tensors only
+    mine = torch.tensor(list(bytes.fromhex(weights_fingerprint(model))), dtype=torch.int64, device=dev)
+    ref = mine.clone(); dist.broadcast(ref, 0)
+    bad = torch.tensor([int(not torch.equal(ref, mine))], device=dev); dist.all_reduce(bad)
+    if bad.item(): raise ValueError(f"{bad.item()} of {world} ranks hold other weights than rank 0 (this rank: {weights_fingerprint(model)[:12]}, rank 0: "
+                                    f"{bytes(ref.tolist()).hex()[:12]}) — give every rank the same checkpoint, or the same --seed for random weights")
 
 # %% ../nbs/06_scale.ipynb #a24f1a3a
 def embed_shards(
@@ -340,6 +354,8 @@ def embed_shards(
     from xmodal_lab.finetune import _device, _dist
     from xmodal_lab.embed import encode_images, encode_texts, provenance
     if dtype not in ("float32", "float16"): raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+    batch_size, num_workers = check_count("batch_size", batch_size), check_count("num_workers", num_workers, minimum=0)
+    if not isinstance(dataset, WebDatasetPairs): shard_plan(1, [0], shard_size)      # shard_size checked before any folder exists
     preprocess, tokenizer = getattr(model, "xmodal_preprocess", None), getattr(model, "xmodal_tokenizer", None)
     if preprocess is None or tokenizer is None: raise ValueError("embed_shards needs a model from load_model (it carries its preprocessing and tokenizer)")
     tars = isinstance(dataset, WebDatasetPairs)
@@ -351,7 +367,8 @@ def embed_shards(
                                            f": use --nproc_per_node ≤ {len(plan)}" + ("" if tars else f" or a smaller shard_size (≤ {max(1, dataset.n_images // world)})"))
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     model.eval().to(device)
-    ident = _identity(model, dataset, preprocess, tokenizer, bf16, dtype)
+    ident = _identity(model, dataset, preprocess, tokenizer, bf16, dtype, device)
+    _same_weights(model, rank, world)
     prov = provenance(model, dataset, preprocess, bf16)
     if tars:
         written, reused, skipped = _embed_tars(model, dataset, out, ident, prov, rank, world, batch_size, num_workers, bf16, device, dtype, progress, _exit_after)

@@ -77,7 +77,7 @@ def uniformity(
     n = u.n
     if n < 2: raise ValueError(f"uniformity needs at least 2 embeddings (it averages over pairs), got {n}")
     side = max(1, min(n, block or math.isqrt(max(1, block_bytes // 4))))
-    fused = 2 * t <= 80                                   # exp(2t·s) stays finite in float32: no running maximum needed
+    fused = 2 * t + math.log(side) <= 80                 # a row of `side` terms exp(2t·s) stays finite in float32: no running maximum needed
     buf, acc, tot = torch.empty(side * side), _LSE(), 0.0
     for i in range(0, n, side):
         a = u.rows(i, i + side)
