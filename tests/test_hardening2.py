@@ -411,3 +411,23 @@ def test_report_on_a_small_set(tmp_path):
     assert r.returncode == 0, r.stderr
     page = (tmp_path / "r.html").read_text()
     assert "No temperature was fitted" in page and "ECE shape" in (tmp_path / "r.json").read_text()
+
+# memory: one budget, read by every streaming engine; a smaller budget gives the same numbers in more blocks
+def test_one_memory_budget(monkeypatch):
+    import xmodal_lab.core as core
+    from xmodal_lab.core import Embeddings
+    from xmodal_lab.metrics import retrieval
+    from xmodal_lab.hubness import hubness
+    from xmodal_lab.uniformity import uniformity
+    from xmodal_lab.gap import gap_report, matched_blocks
+    gen = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(300, 32, generator=gen), dim=1)
+    e = Embeddings(x, torch.nn.functional.normalize(x + 0.5 * torch.randn(300, 32, generator=gen), dim=1), torch.arange(300))
+    run = lambda: (retrieval(e).metrics, hubness(e).skewness, uniformity(e.image), gap_report(e, separability_probe=False).stats)
+    big = run()
+    monkeypatch.setattr(core, "MEMORY_BUDGET", 1 << 16)
+    assert len(list(matched_blocks(e))) == 10                   # 64 KiB / (64 · 32 bytes) = 32 rows a block: the budget reaches them
+    small = run()
+    assert small[0] == big[0] and small[1] == big[1] and abs(small[2] - big[2]) < 1e-8     # float32 tiles of another shape: the same sum, rounded otherwise
+    assert all(abs(small[3][k] - big[3][k]) < 1e-9 for k in big[3])
+    with pytest.raises(ValueError, match="XMODAL_MEMORY_BUDGET"): core._parse_bytes("a lot")

@@ -291,10 +291,12 @@ def main(argv:list|None=None)->int:
     "Entry point of the `xmodal-lab` command."
     p = parser()
     warnings.formatwarning = lambda msg, *a, **k: f"xmodal-lab: warning: {cli_words(str(msg))}\n"   # one line each, no source line
-    args, extra = p.parse_known_args(argv)
     subs = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices
-    if extra: subs[args.cmd].error(f"unrecognized arguments: {' '.join(extra)}")     # the subcommand's usage, not the top level's
-    if getattr(args, "data", "") is None: subs[args.cmd].error("--data is required")
+    try:                                    # argparse exits on a bad flag; main returns the exit code like every other failure
+        args, extra = p.parse_known_args(argv)
+        if extra: subs[args.cmd].error(f"unrecognized arguments: {' '.join(extra)}")     # the subcommand's usage, not the top level's
+        if getattr(args, "data", "") is None: subs[args.cmd].error("--data is required")
+    except SystemExit as ex: return ex.code if isinstance(ex.code, int) else 2
     try:
         check_args(args)                    # arguments, files and output locations first, before seconds of heavy imports
         return args.fn(args)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 from torch import Tensor
-from .core import Embeddings, fmt, table_html, l2_normalise
+from .core import Embeddings, fmt, table_html, l2_normalise, memory_budget
 from .explore import item_difference
 
 # %% auto #0
@@ -186,14 +186,14 @@ def affinity_kl(
     temperature:float=0.01,      # softmax temperature of the affinity rows
     max_rows:int=5_000,          # average over at most this many query rows (seeded sample above it; each row still sees the whole gallery)
     seed:int=0,
-    block_bytes:int=2**25,       # memory of one block of affinity rows (float64); a few such blocks are alive at once
+    block_bytes:int|None=None,   # one block of affinity rows (float64; default an eighth of the memory budget); a few are alive at once
 )->dict:
     "TinyCLIP's affinity agreement: mean KL(p_A ‖ p_B) between the softmax image→text and text→image rows of A and B at `temperature`."
     if temperature <= 0: raise ValueError(f"temperature must be > 0, got {temperature}")
     out = {}
     for d, (qa, ga, qb, gb) in {"i2t": (a.image, a.text, b.image, b.text), "t2i": (a.text, a.image, b.text, b.image)}.items():
         idx = torch.arange(len(qa)) if len(qa) <= max_rows else torch.randperm(len(qa), generator=torch.Generator().manual_seed(seed))[:max_rows]
-        rows = max(1, block_bytes // (8 * len(ga))); tot = 0.0
+        rows = max(1, (block_bytes or memory_budget(1 / 8)) // (8 * len(ga))); tot = 0.0
         for i in range(0, len(idx), rows):
             j = idx[i:i + rows]
             la = torch.log_softmax((qa[j] @ ga.T).double().div_(temperature), 1)    # float32 products, softmax in float64

@@ -12,9 +12,9 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['FORMAT', 'check_features', 'check_count', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'atomic_write',
-           'check_writable', 'fingerprint', 't_interval', 'Embeddings', 'MappedRows', 'is_mapped', 'rows_of',
-           'row_blocks', 'column_sums', 'read_manifest']
+__all__ = ['MEMORY_BUDGET', 'FORMAT', 'check_features', 'check_count', 'l2_normalise', 'fmt', 'table_text', 'table_html',
+           'atomic_write', 'check_writable', 'fingerprint', 't_interval', 'Embeddings', 'MappedRows', 'memory_budget',
+           'is_mapped', 'rows_of', 'row_blocks', 'column_sums', 'read_manifest']
 
 # %% ../nbs/00_core.ipynb #2ea704da
 def _rows(mask:Tensor, n:int=5)->str:
@@ -329,6 +329,23 @@ class MappedRows:
         if name.startswith("__") or name in ("parts", "starts", "dim", "disk_dtype", "row_bytes", "shape"): raise AttributeError(name)
         self._in_memory()
 
+# %% ../nbs/00_core.ipynb #baee61e1
+def _parse_bytes(s:str)->int:
+    "'256M', '1G', '512MiB' or a plain number of bytes."
+    t = str(s).strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": 2**10, "M": 2**20, "G": 2**30}.get(t[-1:], 1)
+    try: return int(float(t[:-1] if mult > 1 else t) * mult)
+    except ValueError: raise ValueError(f"XMODAL_MEMORY_BUDGET={s!r} is not a size: use e.g. 256M or 1G") from None
+
+MEMORY_BUDGET = _parse_bytes(os.environ.get("XMODAL_MEMORY_BUDGET", "256M"))
+
+def memory_budget(
+    share:float=1.0,   # the part of the budget one buffer of an engine may take
+)->int:                # bytes, at least 64 KiB
+    """The working memory a streaming engine may hold at once, beyond its inputs and outputs: `MEMORY_BUDGET`
+    (`$XMODAL_MEMORY_BUDGET`, default 256 MiB; set `xmodal_lab.core.MEMORY_BUDGET` to change it in a session)."""
+    return max(1 << 16, int(MEMORY_BUDGET * share))
+
 # %% ../nbs/00_core.ipynb #1c5948f4
 def is_mapped(x)->bool:
     "Whether `x` is a `MappedRows` (rows on disk) rather than a tensor in memory."
@@ -341,11 +358,11 @@ def rows_of(x, i:int, j:int)->Tensor:
 def row_blocks(
     x,                          # (N, D) tensor or `MappedRows`
     rows:int|None=None,         # rows per block; default as many as fit `block_bytes` of float32
-    block_bytes:int=2**24,
+    block_bytes:int|None=None,  # default a sixteenth of the memory budget (16 MiB of the default 256 MiB)
 ):
     "Yield (start, float32 block) over the rows of `x`: slices of a tensor, reads of a memory map."
     n, d = x.shape
-    rows = max(1, rows or block_bytes // (4 * d))
+    rows = max(1, rows or (block_bytes or memory_budget(1 / 16)) // (4 * d))
     for i in range(0, n, rows): yield i, rows_of(x, i, i + rows)
 
 def column_sums(x)->Tensor:

@@ -379,7 +379,7 @@ def from_pairs(
     lab = {k: np.array([m[p] for p in paths], np.int64) for k, m in (labels or {}).items()}
     return FileDataset(paths, name=name, captions=caps, image_of_text=np.array(img_of, np.int64), n_images=len(paths),
                        labels=lab, label_names=label_names or {}, on_error=on_error, skipped=missing,
-                       fingerprint=_file_fingerprint(paths, caps, img_of, label_names))
+                       fingerprint=_file_fingerprint(paths, caps, img_of, (label_names, {k: v.tolist() for k, v in lab.items()})))
 
 # %% ../nbs/01_data.ipynb #77de7e31
 def _decode_error(path:Path, raw:bytes, ex:UnicodeDecodeError, encoding:str)->ValueError:

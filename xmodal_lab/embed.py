@@ -35,13 +35,16 @@ def default_cache_dir()->Path:
     return Path(os.environ.get("XMODAL_CACHE", Path.home() / ".cache" / "xmodal-lab"))
 
 # %% ../nbs/03_embed.ipynb #0ac4dafd
-def cache_key(model:nn.Module, dataset:ImageCaptionDataset, preprocess, tokenizer, bf16:bool, device="cpu")->str:
+def cache_key(model:nn.Module, dataset:ImageCaptionDataset, preprocess, tokenizer, bf16:bool, device="cpu", on_error:str|None=None,
+              batch_size:int|None=None)->str:
     """The content key of `embed(model, dataset, ...)`: everything that changes the result. `on_error` is in it, since a set
-    embedded with skips is not the set a 'raise' call must produce; so is the kind of device (a GPU's kernels round otherwise)."""
+    embedded with skips is not the set a 'raise' call must produce; so are the kind of device and the batch size (a GPU's
+    kernels, and batched matrix products of another shape, round otherwise: ≈ 1e-7)."""
     info = getattr(model, "xmodal", {})
-    tok = (type(tokenizer).__name__, getattr(tokenizer, "context_length", None))
+    hf = getattr(tokenizer, "tokenizer", None)                     # open_clip's HFTokenizer: which vocabulary it wraps
+    tok = (type(tokenizer).__name__, getattr(tokenizer, "context_length", None), getattr(hf, "name_or_path", None))
     return fingerprint("embed/2", info.get("model"), weights_fingerprint(model), dataset.fingerprint, repr(preprocess), tok, bf16,
-                       dataset.on_error, torch.device(device).type)
+                       on_error or dataset.on_error, torch.device(device).type, batch_size)
 
 # %% ../nbs/03_embed.ipynb #16676e90
 class _ImageItems(torch.utils.data.Dataset):
@@ -164,7 +167,7 @@ def embed(
     batch_size, num_workers = check_count("batch_size", batch_size), check_count("num_workers", num_workers, minimum=0)
     _check_empty_captions(dataset)
     t0 = time.time()
-    key = cache_key(model, dataset, preprocess, tokenizer, bf16, device)
+    key = cache_key(model, dataset, preprocess, tokenizer, bf16, device, batch_size=batch_size)
     path = Path(cache_dir or default_cache_dir()) / "embeddings" / f"{key}.safetensors"
     prov = provenance(model, dataset, preprocess, bf16)
     if cache and path.exists():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from .core import Embeddings, column_sums, is_mapped, row_blocks, l2_normalise, atomic_write, fingerprint, fmt, table_html
+from .core import Embeddings, column_sums, is_mapped, memory_budget, row_blocks, l2_normalise, atomic_write, fingerprint, fmt, table_html
 
 # %% auto #0
 __all__ = ['PROJECTIONS', 'AXES', 'gap_vector', 'l2m_gap', 'cone_similarity', 'close_gap', 'matched_blocks', 'matched_cosines',
@@ -55,25 +55,34 @@ def _check_gap_input(emb:Embeddings):
         raise ValueError(f"gap statistics need at least 2 images and 2 captions (got {emb.n_images} and {emb.n_texts}): the cone and the spread inside a modality are undefined for one sample")
 
 # %% ../nbs/20_gap.ipynb #5d52c791
-def matched_blocks(emb:Embeddings, rows:int=65_536):
-    "Yield (images, captions) of matched pairs, a block of captions at a time, each caption beside its image (as float32 rows)."
+def matched_blocks(emb:Embeddings, rows:int|None=None):
+    """Yield (images, captions) of matched pairs, a block of captions at a time, each caption beside its image (as float32 rows).
+    Default rows: the memory budget over 64·D bytes (the stored and float32 reads of both rows, their float64 copies, with room
+    for the allocator)."""
+    rows = rows or max(1, memory_budget() // (64 * emb.dim))
     for i in range(0, emb.n_texts, rows):
         j = emb.image_of_text[i:i + rows]
         yield (emb.image.take(j) if is_mapped(emb.image) else emb.image[j]), (emb.text.rows(i, i + rows) if is_mapped(emb.text) else emb.text[i:i + rows])
 
 def matched_cosines(emb:Embeddings)->Tensor:
     "(N_txt,) cosine of each caption with its image, in float64, by blocks."
-    return torch.cat([(a.double() * b.double()).sum(1) for a, b in matched_blocks(emb)])
+    return torch.cat([a.double().mul_(b.double()).sum(1) for a, b in matched_blocks(emb)])      # in place: two float64 copies a block
+
+def _matched_mean(emb:Embeddings, per_pair)->float:
+    "Mean of `per_pair(image rows, caption rows)` (float64, modified in place) over matched pairs, summed block by block: no (N,) array."
+    return sum(float(per_pair(a.double(), b.double()).sum()) for a, b in matched_blocks(emb)) / emb.n_texts
+
+_cos = lambda a, b: a.mul_(b).sum(1)
 
 def l2i_gap(emb:Embeddings)->float:
     "Mean ‖x − y‖ over matched (image, caption) pairs (Schrodi et al.)."
-    return torch.cat([(a.double() - b.double()).norm(dim=1) for a, b in matched_blocks(emb)]).mean().item()
+    return _matched_mean(emb, lambda a, b: a.sub_(b).norm(dim=1))
 
 # %% ../nbs/20_gap.ipynb #4596f81f
 def rmg(emb:Embeddings)->float:
     "Relative modality gap of Schrodi et al., with d = (1 − cos)/2 and the matched distance clamped at 1e-3."
     _check_gap_input(emb)
-    m = max(((1 - matched_cosines(emb)) / 2).mean().item(), 1e-3)
+    m = max((1 - _matched_mean(emb, _cos)) / 2, 1e-3)
     dxx, dyy = (1 - cone_similarity(emb.image)) / 2, (1 - cone_similarity(emb.text)) / 2
     return m / (m + 0.5 * (dxx + dyy))
 
@@ -163,7 +172,7 @@ def gap_report(emb:Embeddings, separability_probe:bool=True)->GapReport:
     _check_gap_input(emb)
     s = {"L2M gap ‖Δ‖": l2m_gap(emb), "L2I (matched pairs)": l2i_gap(emb), "RMG": rmg(emb), "centroid cosine": centroid_cosine(emb),
          "cone: image": cone_similarity(emb.image), "cone: text": cone_similarity(emb.text),
-         "matched cosine": matched_cosines(emb).mean().item(),
+         "matched cosine": _matched_mean(emb, _cos),
          "Fréchet distance": frechet_distance(emb.image, emb.text)}
     if separability_probe:   # undefined below 10 embeddings per modality: reported as missing, not as a number
         s["linear separability"] = separability(emb) if min(emb.n_images, emb.n_texts) >= 10 else float("nan")

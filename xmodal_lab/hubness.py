@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, check_features, is_mapped, rows_of, l2_normalise, fmt, table_html, table_text
+from .core import Embeddings, check_features, is_mapped, memory_budget, rows_of, l2_normalise, fmt, table_html, table_text
 from .metrics import rank_queries, stable_topk, _groups, _summarise, check_cutoffs
 
 # %% auto #0
@@ -30,9 +30,10 @@ def top_k_indices(
     k:int=10,               # top-k
     g_bias:Tensor|None=None,  # per-gallery offsets (remedies): scores are scale·(q·g) − g_bias
     scale:float=1.0,        # score scale
-    block_bytes:int=2**28,  # memory budget of one block of score rows
+    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (`core.MEMORY_BUDGET`, 256 MiB)
 )->Tensor:                  # (N, k) gallery indices, best first
     "The top-k gallery items of every query, in blocks of bounded memory."
+    block_bytes = block_bytes or memory_budget()
     q, g = (x if is_mapped(x) else l2_normalise(check_features(x, name)) for x, name in ((q, "query"), (g, "gallery")))
     if q.shape[1] != g.shape[1]: raise ValueError(f"queries have dimension {q.shape[1]} but the gallery has {g.shape[1]} — were they produced by the same model?")
     k = check_k(k, len(g))
@@ -62,7 +63,7 @@ def k_occurrence(
     k:int=10,               # top-k
     g_bias:Tensor|None=None,  # per-gallery offsets (remedies), see `rank_queries`
     scale:float=1.0,        # score scale, see `rank_queries`
-    block_bytes:int=2**28,  # memory budget of one block
+    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (`core.MEMORY_BUDGET`, 256 MiB)
 )->Tensor:                  # (M,) how many queries have each gallery item in their top-k
     "N_k of every gallery item, in blocks."
     return torch.bincount(top_k_indices(q, g, k, g_bias, scale, block_bytes).flatten(), minlength=len(g))

@@ -36,8 +36,8 @@ def placeholder_ids(tokenizer, template:str, n_tokens:int)->tuple:
     if template.count("{}") != 1: raise ValueError(f"the template needs exactly one '{{}}', got {template!r}")
     specials = set(tokenizer([""])[0].tolist())                          # start/end/padding, whatever this tokenizer uses
     one = lambda w: [t for t in tokenizer([w])[0].tolist() if t not in specials]
-    # a tokenizer that strips punctuation (SigLIP's 'canonicalize' cleaning) drops '*': then a rare word stands in
-    word = next((w for w in (PLACEHOLDER, *FALLBACK_PLACEHOLDERS) if len(one(w)) == 1 and w not in template), PLACEHOLDER)
+    # a tokenizer that strips punctuation (SigLIP's 'canonicalize' cleaning) drops '*' altogether: then a rare word stands in
+    word = PLACEHOLDER if one(PLACEHOLDER) else next((w for w in FALLBACK_PLACEHOLDERS if len(one(w)) == 1 and w not in template), PLACEHOLDER)
     star = one(word)
     if len(star) != 1:
         raise ValueError(f"this tokenizer splits the placeholder {PLACEHOLDER!r} into {len(star)} tokens {star}; OTI needs one token per "

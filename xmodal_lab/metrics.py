@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, check_features, is_mapped, row_blocks, rows_of, table_html, table_text
+from .core import Embeddings, check_features, is_mapped, memory_budget, row_blocks, rows_of, table_html, table_text
 
 # %% auto #0
 __all__ = ['TIE_RULE', 'MEDR_RULE', 'relevant_lists', 'stable_topk', 'rank_queries', 'median_rank', 'RetrievalResult',
@@ -249,13 +249,14 @@ def rank_queries(
     g_group:Tensor,         # (M,) group id of each gallery item; relevant = same group
     exclude:Tensor|None=None,  # (N,) gallery index to remove from each query's ranking (-1 = none), e.g. itself
     topk:int=0,             # also return the indices of the top-k gallery items per query
-    block_bytes:int=2**28,  # budget for one block of similarity rows (default 256 MiB)
+    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (`core.MEMORY_BUDGET`, 256 MiB)
     scale:float=1.0,        # scores are scale·(q·g) − g_bias: a monotone map, except for the bias
     g_bias:Tensor|None=None,  # (M,) per-gallery-item offset (inverted-softmax hubness remedies)
     exact:bool=True,        # decide near-ties in float64 (identical vectors tie); False: float32 scores as they come
     progress:bool=False,    # progress bar over blocks
 )->dict:                    # per-query tensors: first_rank, ap, ap_at_r, r_precision, n_relevant[, topk]
     "Exact ranking statistics of every query against the gallery, in blocks of bounded memory."
+    block_bytes = block_bytes or memory_budget()
     q, g = (x if is_mapped(x) else torch.as_tensor(x).float() for x in (q, g))
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]: raise ValueError(f"queries {tuple(q.shape)} and gallery {tuple(g.shape)} must be (N, D) and (M, D) with the same D")
     if len(g) == 0: raise ValueError("the gallery is empty — nothing to retrieve")
@@ -348,7 +349,7 @@ def retrieval(
     ks:tuple=(1, 5, 10),    # cut-offs for R@K
     by:str|None=None,       # relevance by this per-image label instead of by the paired image
     directions:tuple=("i2t", "t2i"),  # image→text and/or text→image
-    block_bytes:int=2**28,  # memory budget of one block of similarity rows
+    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (`core.MEMORY_BUDGET`, 256 MiB)
 )->RetrievalResult:
     "Image→text (any-of-K over an image's captions) and text→image retrieval metrics."
     check_cutoffs(ks)

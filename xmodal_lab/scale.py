@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, MappedRows, FORMAT, atomic_write, check_count, fingerprint, is_mapped
+from .core import Embeddings, MappedRows, FORMAT, atomic_write, check_count, fingerprint, is_mapped, memory_budget
 from .data import ImageError
 
 INDEX = "index.json"
@@ -71,7 +71,7 @@ def _file_tensors(path:Path, verify:bool)->tuple:
 def _raw_chunks(r:MappedRows, rows:int|None=None):
     "The raw bytes of a single-file `MappedRows`, block by block (default 16 MiB), pages released after each."
     _, _, n, _, arr = r.parts[0]
-    rows = rows or max(1, 2**24 // r.row_bytes)
+    rows = rows or max(1, memory_budget(1 / 16) // r.row_bytes)
     for i in range(0, n, rows):
         yield arr[i:i + rows].tobytes(); r._release(0, i, min(n, i + rows))
 
@@ -80,7 +80,7 @@ def check_rows(x:MappedRows, name:str="image", unit_tol:float|None=None)->Mapped
     "Check a memory-mapped set block by block as `check_features` checks a tensor: finite, no zero rows, and (stored) unit norm."
     tol = unit_tol if unit_tol is not None else (2e-3 if x.disk_dtype == np.float16 else 1e-4)
     for p, (path, off, n, mm, arr) in enumerate(x.parts):
-        step = max(1, 2**22 // x.dim)                                # 16 MiB of float32 rows at a time
+        step = max(1, memory_budget(1 / 16) // (4 * x.dim))          # float32 rows of a sixteenth of the budget at a time
         for i in range(0, n, step):
             b = torch.from_numpy(arr[i:i + step].astype(np.float32)); x._release(p, i, min(n, i + step))
             nr = b.norm(dim=1)
@@ -257,7 +257,7 @@ def _embed_tars(model, pairs, out:Path, ident:dict, prov:dict, rank:int, world:i
     for k in range(rank, len(pairs.urls), world):
         path = out / f"shard-{k:05d}.safetensors"
         if path.exists():
-            why = _shard_ok(path, ident, pairs.urls[k])
+            why = _shard_ok(path, ident, pairs.urls[k], pairs.on_error)
             if why is None: reused += 1; continue
             warnings.warn(f"redoing {path.name}: {why}")
         todo.append((k, pairs.urls[k]))
@@ -305,9 +305,9 @@ def _identity(model, dataset, preprocess, tokenizer, bf16:bool, dtype:str, devic
     from xmodal_lab.embed import cache_key, weights_fingerprint
     info = getattr(model, "xmodal", {})
     return {"model": info.get("model", type(model).__name__), "weights_hash": weights_fingerprint(model), "data_fingerprint": dataset.fingerprint,
-            "key": cache_key(model, dataset, preprocess, tokenizer, bf16, device), "dtype": dtype}
+            "key": cache_key(model, dataset, preprocess, tokenizer, bf16, device, on_error="per shard"), "dtype": dtype}
 
-def _shard_ok(path:Path, ident:dict, unit)->str|None:
+def _shard_ok(path:Path, ident:dict, unit, on_error:str="raise")->str|None:
     "None when the shard at `path` is complete, verified and of this run; else why it must be redone. Raises for another run's shard."
     from xmodal_lab.core import read_manifest
     try: m = read_manifest(path)
@@ -319,6 +319,7 @@ def _shard_ok(path:Path, ident:dict, unit)->str|None:
         raise ValueError(f"{path} was written by another run (it differs in {', '.join(diff)}: {', '.join(f'{mine[k]} ≠ {ident[k]}' for k in diff)}) — "
                          "use another --out folder for this model and data, or delete that one")
     if sh.get("unit") != unit: return f"it holds {sh.get('unit')}, this plan {unit} there"
+    if sh.get("skipped") and on_error == "raise": return f"it skipped {len(sh['skipped'])} samples, and this run raises on them"
     try: _file_tensors(path, verify=True)
     except ValueError as ex: return str(ex)
     return None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import Tensor, nn
-from .core import Embeddings, _rows, check_features, is_mapped, l2_normalise, row_blocks, table_html, table_text
+from .core import Embeddings, _rows, check_features, is_mapped, l2_normalise, memory_budget, row_blocks, table_html, table_text
 from .gap import close_gap
 
 # %% auto #0
@@ -48,8 +48,8 @@ class _UnitRows:
         return self.x.take(idx) if self.norms is None else self.x[idx].float() / self.norms[idx, None]
 
 def _block_rows(block:int|None, n:int)->int:
-    "Rows per block: `block`, or as many as fit 64 MiB of float32 scores against `n` columns."
-    return max(1, min(n, block or (2**26 // (4 * n))))
+    "Rows per block: `block`, or as many as fit a quarter of the memory budget (64 MiB) of float32 scores against `n` columns."
+    return max(1, min(n, block or (memory_budget(1 / 4) // (4 * n))))
 
 # %% ../nbs/21_uniformity.ipynb #b7164138
 class _LSE:
@@ -69,10 +69,11 @@ def uniformity(
     x:Tensor,        # (N, D) embeddings, or memory-mapped rows; L2-normalised block by block
     t:float=2.0,     # Gaussian-kernel temperature of Wang & Isola
     block:int|None=None,  # side of the square Gram-matrix tiles; default fills `block_bytes`
-    block_bytes:int=2**26,  # memory of one tile of float32 products (default 64 MiB)
+    block_bytes:int|None=None,  # memory of one tile of float32 products (default a quarter of the memory budget: 64 MiB)
 )->float:            # log of the mean pairwise Gaussian potential, over pairs i < j
     "Wang & Isola uniformity, exact, in square tiles of bounded memory."
     _check_t(t)
+    block_bytes = block_bytes or memory_budget(1 / 4)
     u = _UnitRows(x)
     n = u.n
     if n < 2: raise ValueError(f"uniformity needs at least 2 embeddings (it averages over pairs), got {n}")
@@ -124,7 +125,7 @@ def uniformity_sampled(
     n_pairs:int=1_000_000,  # random pairs i != j
     seed:int=0,           # sampling seed
     chunk:int=1_000_000,  # pairs drawn per chunk (the draws, and so the estimate, depend on it)
-    block_bytes:int=2**26,  # memory of the gathered rows: products are taken in sub-blocks of this size
+    block_bytes:int|None=None,  # memory of the gathered rows (default a quarter of the memory budget): products in sub-blocks of this size
     level:float=0.95,     # confidence level of the interval
 )->Estimate:
     "Uniformity estimated from random pairs, with a guaranteed interval and the delta-method standard error."
@@ -140,7 +141,7 @@ def uniformity_sampled(
     for c in range(0, n_pairs, chunk):
         m = min(chunk, n_pairs - c)
         i = torch.randint(0, n, (m,), generator=g); j = (i + torch.randint(1, n, (m,), generator=g)) % n   # j != i, uniform
-        sub = max(1, block_bytes // (8 * u.d))                 # two gathered (sub, D) float32 blocks
+        sub = max(1, (block_bytes or memory_budget(1 / 4)) // (8 * u.d))     # two gathered (sub, D) float32 blocks
         for b in range(0, m, sub):
             k = ((u.take(i[b:b + sub]) * u.take(j[b:b + sub])).sum(1).mul(2 * t).sub(2 * t).clamp(max=0)).double().exp()
             s1 += k.sum().item(); s2 += (k * k).sum().item()
