@@ -14,7 +14,7 @@ from torch import Tensor
 # %% auto #0
 __all__ = ['MEMORY_BUDGET', 'FORMAT', 'check_features', 'check_count', 'l2_normalise', 'fmt', 'table_text', 'table_html',
            'atomic_write', 'check_writable', 'fingerprint', 't_interval', 'Embeddings', 'MappedRows', 'memory_budget',
-           'is_mapped', 'rows_of', 'row_blocks', 'column_sums', 'read_manifest']
+           'is_mapped', 'rows_of', 'row_blocks', 'column_sums', 'load_npy', 'read_manifest']
 
 # %% ../nbs/00_core.ipynb #2ea704da
 def _rows(mask:Tensor, n:int=5)->str:
@@ -395,6 +395,23 @@ def _save(
                 "content_hash": fingerprint(*[ts[k] for k in sorted(ts)])}
     return atomic_write(path, lambda tmp: save_file(ts, tmp, metadata={"xmodal_manifest": json.dumps(manifest, default=str)}))
 Embeddings.save = _save
+
+# %% ../nbs/00_core.ipynb #27011d36
+def load_npy(
+    path:str|Path,     # a .npy file
+    mmap:bool=True,    # memory-map it (read-only) instead of reading it
+)->np.ndarray:
+    "A .npy array, or a one-line `ValueError` naming the file for an empty, truncated, pickled or non-.npy file."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"no features file at {path}")
+    with open(path, "rb") as f: head = f.read(6)
+    if not head: raise ValueError(f"{path} is empty (0 bytes) — was it written completely? Recompute or re-download it")
+    if head != b"\x93NUMPY": raise ValueError(f"{path} is not a .npy file (it starts with {head!r}; a .npy file starts with b'\\x93NUMPY') — save arrays with numpy.save")
+    try: return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except ValueError as ex:
+        if "pickled" in str(ex) or "Python objects" in str(ex): raise ValueError(f"{path} holds Python objects (pickled), not a numeric array — save a float array with numpy.save") from None
+        raise ValueError(f"{path} is not a readable .npy file: {ex}") from None
+    except (EOFError, OSError) as ex: raise ValueError(f"{path} is truncated or damaged ({type(ex).__name__}: {ex}) — recompute or re-download it") from None
 
 # %% ../nbs/00_core.ipynb #ab307deb
 def read_manifest(path:str|Path)->dict:

@@ -8,7 +8,7 @@ import base64, gzip, hashlib, html, json, math, time, urllib.request, uuid
 from pathlib import Path
 import numpy as np
 import torch
-from .core import Embeddings, atomic_write, fmt
+from .core import Embeddings, atomic_write, fmt, load_npy
 from .compare import Comparison, compare
 
 # %% auto #0
@@ -35,9 +35,7 @@ def _sha256(path:Path)->str:
 def npy_pairs(path, name:str|None=None, dataset:str="?")->Embeddings:
     "A `.npy` of shape (2, N, D) (image rows, then text rows, row i ↔ row i), as the Mind-the-Gap release ships, as `Embeddings`."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"no features file at {path}")
-    try: a = np.load(path, mmap_mode="r")
-    except ValueError as ex: raise ValueError(f"{path} is not a readable .npy file ({ex})") from None
+    a = load_npy(path)
     if a.ndim != 3 or a.shape[0] != 2: raise ValueError(f"{path} has shape {a.shape}; expected (2, N, D): image rows, then text rows")
     return Embeddings(torch.from_numpy(np.array(a[0], dtype=np.float32)), torch.from_numpy(np.array(a[1], dtype=np.float32)),
                       meta={"model": name or path.stem, "dataset": dataset, "source": str(path)})
@@ -88,7 +86,7 @@ def clip_retrieval(folder, name:str|None=None, caption_column:str="caption")->Em
         if not fs: raise FileNotFoundError(f"{folder} has no {k}/*.npy: is it a clip-retrieval output folder?")
     if [f.stem.split("_")[-1] for f in parts["img_emb"]] != [f.stem.split("_")[-1] for f in parts["text_emb"]]:
         raise ValueError(f"{folder}: the img_emb and text_emb shards do not match one to one ({[f.name for f in parts['img_emb']]} vs {[f.name for f in parts['text_emb']]})")
-    x = np.concatenate([np.load(f) for f in parts["img_emb"]]); y = np.concatenate([np.load(f) for f in parts["text_emb"]])
+    x = np.concatenate([load_npy(f, mmap=False) for f in parts["img_emb"]]); y = np.concatenate([load_npy(f, mmap=False) for f in parts["text_emb"]])
     if len(x) != len(y): raise ValueError(f"{folder}: {len(x)} image rows but {len(y)} text rows — clip-retrieval pairs row i with row i")
     caps = None
     if meta := _shards(folder / "metadata", "parquet"):
@@ -275,10 +273,14 @@ def report(
     atomic_write(path, lambda tmp: open(tmp, "w", encoding="utf-8").write(page))
     if json_path: atomic_write(json_path, lambda tmp: open(tmp, "w", encoding="utf-8").write(json.dumps(_clean(data), indent=1, ensure_ascii=False, default=_jsonable)))
     if csv_path:
-        buf = io.StringIO(); csv.writer(buf).writerows(rows)
+        buf = io.StringIO(); csv.writer(buf).writerows([[_csv_cell(v) for v in r] for r in rows])
         atomic_write(csv_path, lambda tmp: open(tmp, "w", encoding="utf-8", newline="").write(buf.getvalue()))
     report.last = {"path": str(path), "bytes": path.stat().st_size, "seconds": time.time() - t0}
     return path
+
+def _csv_cell(v):
+    "A cell a spreadsheet will not run: user text starting with = + - @ (or a tab or carriage return) gets a leading ' (OWASP's CSV-injection advice)."
+    return "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
 
 def _clean(v):
     "NaN and infinities as null (strict JSON), recursively."

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, MappedRows, FORMAT, atomic_write, check_count, fingerprint, is_mapped, memory_budget
+from .core import Embeddings, MappedRows, FORMAT, atomic_write, check_count, fingerprint, is_mapped, load_npy, memory_budget
 from .data import ImageError
 
 INDEX = "index.json"
@@ -144,7 +144,7 @@ def _open_shards(folder:Path, verify:bool)->Embeddings:
 
 # %% ../nbs/06_scale.ipynb #73fd3947
 def _open_npy(path:Path)->Embeddings:
-    a = np.load(path, mmap_mode="r")
+    a = load_npy(path)
     if a.ndim != 3 or a.shape[0] != 2: raise ValueError(f"{path} has shape {a.shape}; expected (2, N, D): image rows, then text rows")
     if a.dtype not in (np.float32, np.float16) or not a.flags.c_contiguous: raise ValueError(f"{path}: {a.dtype} {'C' if a.flags.c_contiguous else 'Fortran'}-order; mapping needs float32/float16 in C order (load it with npy_pairs instead)")
     off, n, d = a.offset, a.shape[1], a.shape[2]
@@ -161,7 +161,7 @@ def _open_clip_retrieval(folder:Path)->Embeddings:
     for k in ("img_emb", "text_emb"):
         fs = _shards(folder / k)
         if not fs: raise FileNotFoundError(f"{folder} has no {k}/*.npy: is it a clip-retrieval output folder?")
-        arrs = [np.load(f, mmap_mode="r") for f in fs]
+        arrs = [load_npy(f) for f in fs]
         if any(a.ndim != 2 or a.dtype not in (np.float32, np.float16) or not a.flags.c_contiguous for a in arrs): raise ValueError(f"{folder}/{k}: mapping needs 2-D float32/float16 arrays in C order")
         if len({a.dtype for a in arrs}) > 1 or len({a.shape[1] for a in arrs}) > 1: raise ValueError(f"{folder}/{k}: the .npy shards mix dtypes or dimensions")
         parts[k] = _normalised(MappedRows([(f, a.offset, a.shape[0]) for f, a in zip(fs, arrs)], arrs[0].shape[1], arrs[0].dtype), k)
