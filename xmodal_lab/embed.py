@@ -136,8 +136,9 @@ def _check_empty_captions(dataset):
 def _say_losses(meta:dict, name:str):
     "One warning per call for what the embedding left out or cut: skipped images, truncated and empty captions."
     if meta.get("skipped_images"):
-        warnings.warn(f"skipped {meta['skipped_images']} missing or unreadable images of '{name}' (first: {meta['skipped'][0]}) "
-                      f"and their {meta.get('skipped_captions', 0)} captions; the list is in meta['skipped']")
+        caps = f" and their {meta['skipped_captions']} captions" if meta.get("skipped_captions") else ""
+        warnings.warn(f"skipped {meta['skipped_images']} missing or unreadable images of '{name}' (first: {meta['skipped'][0]}){caps}; "
+                      f"the list is in meta['skipped']")
     if meta.get("truncated_captions"):
         warnings.warn(f"{meta['truncated_captions']} captions of '{name}' are longer than the text context and were cut to "
                       f"{meta['context_length']} tokens; the count is in meta['truncated_captions']")
