@@ -157,9 +157,9 @@ def _load_tokenizer(name:str, folder=None):
         text = (open_clip.get_model_config(name) or {}).get("text_cfg", {})
         return HFTokenizer(str(folder), context_length=text.get("context_length", 77), **text.get("tokenizer_kwargs", {}))
     src = _hub_text_source(name)
-    if src: _check_hub(src, ["tokenizer.json", "tokenizer_config.json", "spiece.model"], f"cannot load the tokenizer of {name!r} ({src})",
-                       f"download it on a machine with access (huggingface-cli download {src} --local-dir tok) and pass "
-                       f"load_model({name!r}, ..., tokenizer='/path/to/tok')")
+    if src: _check_hub([(src, f) for f in ("tokenizer.json", "tokenizer_config.json", "spiece.model")],
+                       f"cannot load the tokenizer of {name!r} ({src}): download it on a machine with access (huggingface-cli download "
+                       f"{src} --local-dir tok) and pass load_model({name!r}, ..., tokenizer='/path/to/tok')")
     try: return open_clip.get_tokenizer(name)
     except Exception as ex:
         if _is_network_error(ex): raise ModelLoadError(f"cannot download the tokenizer of {name!r} ({src}): pass tokenizer='/path/to/folder' with its files") from None
@@ -200,26 +200,19 @@ def _check_transformers(name:str):
         raise ModelLoadError(f"{name!r} takes its tokenizer or text tower from Hugging Face ({_hub_text_source(name)}), which needs the "
                              f"transformers package: pip install 'xmodal-lab[hf]' (or pip install transformers)")
 
-def _check_hub(repo:str, files:list, what:str, hint:str):
-    "Fail within seconds when none of a hub repo's `files` is cached and the hub cannot be reached."
+def _check_hub(files:list, message:str):
+    "Fail within seconds, with `message`, when none of the hub `files` [(repo, file), ...] is cached and the hub cannot be reached."
     if os.environ.get("XMODAL_SKIP_NETWORK_CHECK"): return
     try:
         from huggingface_hub import try_to_load_from_cache
-        if any(isinstance(try_to_load_from_cache(repo, f), str) for f in files): return
+        if any(isinstance(try_to_load_from_cache(repo, f), str) for repo, f in files): return   # already on disk
     except ImportError: pass
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"): raise ModelLoadError(f"{what}: {hint} [HF_HUB_OFFLINE is set and the files are not in the local cache]")
-    if not _reachable(): raise ModelLoadError(f"{what}: {hint} [no connection to huggingface.co within 3 s]")
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"): raise ModelLoadError(message + " [HF_HUB_OFFLINE is set and the files are not in the local cache]")
+    if not _reachable(): raise ModelLoadError(message + " [no connection to huggingface.co within 3 s]")
 
 def check_download(name:str, tag:str):
     "Fail within seconds, with the local-checkpoint recipe, when a tag's weights are neither cached nor downloadable."
-    if os.environ.get("XMODAL_SKIP_NETWORK_CHECK"): return
-    try:
-        from huggingface_hub import try_to_load_from_cache
-        if any(isinstance(try_to_load_from_cache(repo, f), str) for repo, f in _hub_files(name, tag)): return   # already on disk
-    except ImportError: pass
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    if offline: raise ModelLoadError(_offline_hint(name, tag) + " [HF_HUB_OFFLINE is set and the file is not in the local cache]")
-    if not _reachable(): raise ModelLoadError(_offline_hint(name, tag) + " [no connection to huggingface.co within 3 s]")
+    _check_hub(_hub_files(name, tag), _offline_hint(name, tag))
 
 def _weights_source(name:str, pretrained, path)->str:
     if pretrained == "random": return "random initialisation"
@@ -255,7 +248,7 @@ def load_model(
     if tag is not None and schema is None:
         if tag not in _tags(name): raise ModelLoadError(f"{tag!r} is not a known tag of {name!r}; its tags: {', '.join(_tags(name)) or 'none'} — or pass a checkpoint path")
         check_download(name, tag)
-    if schema == "hf-hub": _check_hub(name[len("hf-hub:"):], ["open_clip_config.json"], f"cannot load {name!r}", _offline_hint(name, pretrained))
+    if schema == "hf-hub": _check_hub([(name[len("hf-hub:"):], "open_clip_config.json")], _offline_hint(name, pretrained))
     tok = _load_tokenizer(name, tokenizer)                     # before the model: a missing tokenizer fails in seconds
     try:
         with _quiet_open_clip(), torch.random.fork_rng(devices=[]):

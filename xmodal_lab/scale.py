@@ -356,7 +356,7 @@ def embed_shards(
     from xmodal_lab.embed import encode_images, encode_texts, provenance
     if dtype not in ("float32", "float16"): raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
     batch_size, num_workers = check_count("batch_size", batch_size), check_count("num_workers", num_workers, minimum=0)
-    if not isinstance(dataset, WebDatasetPairs): shard_plan(1, [0], shard_size)      # shard_size checked before any folder exists
+    if not isinstance(dataset, WebDatasetPairs): check_count("shard_size", shard_size)   # before any folder exists
     preprocess, tokenizer = getattr(model, "xmodal_preprocess", None), getattr(model, "xmodal_tokenizer", None)
     if preprocess is None or tokenizer is None: raise ValueError("embed_shards needs a model from load_model (it carries its preprocessing and tokenizer)")
     tars = isinstance(dataset, WebDatasetPairs)
