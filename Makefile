@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv sync-check clean-check readme-check cells-check nbdev-test pytest bench docs-html docs-check
+.PHONY: demo test tmp-start venv sync-check clean-check readme-check cells-check nbdev-test pytest bench docs-html docs-check
 
 $(STAMP): setup.py settings.ini
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,16 @@ demo: $(STAMP)
 
 # 1. export changes nothing  2. notebooks are clean  3. README is current  4. no cell that the docs build would run
 # out of context  5. notebooks run  6. pytest  7. the docs pages render in a browser (when Chromium is present; in CI always)
-test: $(STAMP) sync-check clean-check readme-check cells-check nbdev-test pytest docs-check
+# 8. the package's imports run down the chapters  9. nothing is left in the temporary directory: the whole run has its
+# own (TMPDIR), which must be empty again at the end
+TEST_TMP := $(CURDIR)/.tmp-test
+test: export TMPDIR := $(TEST_TMP)
+test: export TORCHINDUCTOR_CACHE_DIR := $(CURDIR)/.cache/torchinductor   # `import open_clip` makes torch's compile cache folder in the temp dir
+test: $(STAMP) tmp-start sync-check clean-check readme-check cells-check nbdev-test pytest docs-check
+	$(BIN)/python tools/tmp_check.py check $(TEST_TMP)
+
+tmp-start: $(STAMP)
+	$(BIN)/python tools/tmp_check.py start $(TEST_TMP)
 
 sync-check: $(STAMP)
 	$(BIN)/nbdev_export
@@ -42,7 +51,7 @@ nbdev-test: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -ra tests
+	$(BIN)/python -m pytest -q -ra --basetemp=$(CURDIR)/.pytest-tmp tests
 
 bench: $(STAMP)
 	for f in bench/[!_]*.py; do $(BIN)/python $$f || exit 1; done

@@ -1,15 +1,18 @@
-import json, os
+import json, os, sys
 from pathlib import Path
 import numpy as np
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))   # tools/browser.py: the one Chromium of the project
+
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real-features"
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    "Every test gets its own embeddings cache, and nothing reaches for the Hugging Face hub."
+def _isolated_cache(tmp_path, tmp_path_factory, monkeypatch):
+    "Every test gets its own embeddings cache and temp dir for its subprocesses, and nothing reaches for the Hugging Face hub."
     monkeypatch.setenv("XMODAL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TMPDIR", str(tmp_path_factory.mktemp("subprocess-tmp")))   # what subprocesses leave in their temp dir (torchrun's logs) stays with pytest's folders
 
 @pytest.fixture
 def real_features():

@@ -1,7 +1,8 @@
 import time, warnings
 import pytest, torch
 from xmodal_lab.data import shapes
-from xmodal_lab.embed import embed, default_cache_dir
+from xmodal_lab.core import default_cache_dir
+from xmodal_lab.embed import embed
 from xmodal_lab.models import load_model
 
 @pytest.fixture(scope="module")

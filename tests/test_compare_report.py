@@ -3,10 +3,12 @@ import json, math, os, shutil
 from pathlib import Path
 import numpy as np
 import pytest, torch
+from browser import launch as launch_chromium, require as require_chromium   # tools/browser.py (conftest puts tools/ on the path)
 from xmodal_lab.core import Embeddings
 from xmodal_lab.compare import (compare, paired_bootstrap, percentile_interval, linear_cka, spatial_disorder, affinity_kl,
                                 fit_linear_map, backward_compatibility, reorder, check_comparable)
-from xmodal_lab.report import report, npy_pairs, clip_retrieval, load_features, mind_the_gap
+from xmodal_lab.io import npy_pairs, clip_retrieval, load_features, mind_the_gap
+from xmodal_lab.report import report
 
 def pairs(n=300, d=32, noise=0.8, seed=0, **kw):
     g = torch.Generator().manual_seed(seed)
@@ -102,16 +104,8 @@ def test_identical_sets_differ_by_zero():
     assert c.geometry["a again"]["CKA image"] == pytest.approx(1.0)
     s = json.loads(c.to_json()); assert s["protocol"]["baseline"] == "a"
 
-ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
-
-def _chromium():
-    return next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium") if p and Path(p).exists()), None)
-
 def test_report_offline_escaped_and_small(tmp_path):
-    exe = _chromium()
-    if exe is None:
-        if os.environ.get("CI"): pytest.fail("CI must run the report browser test: install Debian's chromium")
-        pytest.skip("no Chromium: install Debian's chromium (apt-get install chromium) to open the report in a browser")
+    require_chromium("open the report in a browser")
     from playwright.sync_api import sync_playwright
     evil = "<script>window.__xss=1</script>\"><img src=x onerror=\"window.__xss=2\">"
     n = 5000
@@ -123,7 +117,7 @@ def test_report_offline_escaped_and_small(tmp_path):
     for f in (one, two): assert f.stat().st_size < 5 * 2**20, f.stat().st_size
     json.loads((tmp_path / "one.json").read_text()); json.loads((tmp_path / "two.json").read_text())
     with sync_playwright() as p:
-        br = p.chromium.launch(executable_path=exe, args=ARGS)
+        br = launch_chromium(p)
         for f in (one, two):
             page = br.new_page()
             left = []

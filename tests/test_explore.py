@@ -1,10 +1,10 @@
 "The explorer without a browser: the gap plane, item checks, neighbours against brute force, escaping, sampling."
 import html
 import pytest, torch
-from xmodal_lab.core import Embeddings
+from xmodal_lab.core import Embeddings, check_sets
 from xmodal_lab.data import shapes
 from xmodal_lab.gap import gap_plane, gap_vector, projection_figure
-from xmodal_lab.explore import Explorer, check_sets, sample_items
+from xmodal_lab.explore import Explorer, sample_items
 
 def toy(n=200, d=16, seed=0, caps=None, **kw):
     g = torch.Generator().manual_seed(seed)

@@ -10,21 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
-
-def _chromium():
-    return next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium") if p and Path(p).exists()), None)
+from browser import launch as launch_chromium, require as require_chromium   # tools/browser.py (conftest puts tools/ on the path)
 
 @pytest.fixture(scope="module")
 def browser():
-    exe = _chromium()
-    if exe is None:
-        msg = "no Chromium: install Debian's chromium (apt-get install chromium, as root) to run the JupyterLab browser test"
-        if os.environ.get("CI"): pytest.fail("CI must run the browser test: " + msg)
-        pytest.skip(msg)
+    require_chromium("run the JupyterLab browser test")
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=ARGS)
+        b = launch_chromium(p)
         yield b
         b.close()
 

@@ -63,7 +63,7 @@ def test_cache_hit_replays_the_skip_warning(files, tiny):
 # 2. random weights are a function of the seed
 def test_random_weights_are_seeded():
     from xmodal_lab.models import load_model
-    from xmodal_lab.embed import weights_fingerprint
+    from xmodal_lab.models import weights_fingerprint
     a, b, c = (load_model("xmodal-tiny", "random", seed=s)[0] for s in (0, 0, 1))
     assert weights_fingerprint(a) == weights_fingerprint(b) != weights_fingerprint(c)
     assert a.xmodal["seed"] == 0 and "seed 0" in a.xmodal["weights"]
@@ -261,7 +261,7 @@ def test_siglip_offline(tmp_path, request):
 def test_hf_hub_offline_advice_works(tmp_path):
     from safetensors.torch import save_file
     from xmodal_lab.models import load_model, ModelLoadError, CONFIG_DIR
-    from xmodal_lab.embed import weights_fingerprint
+    from xmodal_lab.models import weights_fingerprint
     with pytest.raises(ModelLoadError, match=r"load_model\('local-dir:/path/to/xmodal-tiny-copy'\)") as ex:
         load_model("hf-hub:someone/xmodal-tiny-copy")
     assert "huggingface-cli download someone/xmodal-tiny-copy" in str(ex.value)

@@ -20,7 +20,7 @@ def test_unreadable_npy_is_one_line(tmp_path, content, says):
     with pytest.raises(ValueError, match=re.escape(says)): Embeddings.open(p)
 
 def test_truncated_npy_names_the_file(tmp_path):
-    from xmodal_lab.report import npy_pairs
+    from xmodal_lab.io import npy_pairs
     p = tmp_path / "cut.npy"; np.save(p, np.ones((2, 50, 8), np.float32))
     p.write_bytes(p.read_bytes()[:300])
     with pytest.raises(ValueError, match="cut.npy"): npy_pairs(p)

@@ -82,7 +82,7 @@ def test_refusals(tmp_path):
     c = tmp_path / "c"; embed_shards(model, ds, c, shard_size=16, progress=False)
     small = E(torch.randn(16, 8), torch.randn(48, 8), torch.arange(48) // 3); small.save(c / "shard-00001.safetensors")
     ix = json.loads((c / "index.json").read_text())
-    from xmodal_lab.core import read_manifest
+    from xmodal_lab.io import read_manifest
     ix["shards"][1].update(content_hash=read_manifest(c / "shard-00001.safetensors")["content_hash"], bytes=(c / "shard-00001.safetensors").stat().st_size)
     (c / "index.json").write_text(json.dumps(ix))
     with pytest.raises(ValueError, match="mix dimensions"): Embeddings.open(c)
@@ -90,7 +90,7 @@ def test_refusals(tmp_path):
 def test_mapped_npy_and_clip_retrieval(tmp_path):
     "A (2, N, D) .npy and a clip-retrieval folder open without a copy and agree with the in-memory loaders."
     from xmodal_lab.core import Embeddings, is_mapped
-    from xmodal_lab.report import npy_pairs, clip_retrieval
+    from xmodal_lab.io import npy_pairs, clip_retrieval
     from xmodal_lab.metrics import retrieval
     g = np.random.default_rng(0)
     a = g.standard_normal((2, 200, 16)).astype(np.float32) * 3
@@ -138,7 +138,8 @@ def test_webdataset_bad_samples(tmp_path):
     "A sample without a caption, one without an image, one whose image does not decode: named by shard and key, or skipped and counted."
     from xmodal_lab.core import Embeddings
     from xmodal_lab.models import load_model
-    from xmodal_lab.scale import webdataset_captions, embed_shards
+    from xmodal_lab.data import webdataset_captions
+    from xmodal_lab.scale import embed_shards
     from xmodal_lab.data import ImageError
     bad = {3: lambda s: {"png": s["png"]}, 14: lambda s: {"txt": s["txt"]}, 20: lambda s: {"png": b"\x89PNG broken", "txt": s["txt"]}}
     _tars(tmp_path / "tars", n_tars=2, broken=bad)

@@ -56,13 +56,13 @@ def fake_cuda(monkeypatch):
     ("cpu", 2, 1, 2, "cpu"),
 ])
 def test_device_selection(fake_cuda, device, n, local, world, expect):
-    from xmodal_lab.finetune import _device
+    from xmodal_lab.scale import _device
     calls = fake_cuda(n, local, world)
     assert _device(device) == expect
     assert calls == ([] if expect == "cpu" else [int(expect[5:])])
 
 def test_device_refusals(fake_cuda, monkeypatch):
-    from xmodal_lab.finetune import _device
+    from xmodal_lab.scale import _device
     fake_cuda(2, 1, 2)
     with pytest.raises(ValueError, match="under torchrun would put rank LOCAL_RANK=1 on GPU 0"): _device("cuda:0")
     fake_cuda(2)

@@ -19,6 +19,8 @@ Usage: python tools/docs_html.py [--check] [--only 20_gap]    → pages and scre
 import argparse, json, re, shutil, subprocess, sys, tarfile
 from pathlib import Path
 import nbformat, plotly, yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser import launch as launch_chromium    # tools/browser.py: the one Chromium of the project
 from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,8 +136,6 @@ def check_page(browser, page_path:Path, want_figs:int)->list:
     page.close()
     return problems
 
-def chromium()->str|None:
-    return next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium") if p and Path(p).exists()), None)
 
 def main(argv=None):
     ap = argparse.ArgumentParser(); ap.add_argument("--check", action="store_true"); ap.add_argument("--only", default="")
@@ -149,6 +149,8 @@ def main(argv=None):
     pages, failures = [], {}
     for src in sorted(proc.rglob("*.ipynb")):
         rel = src.relative_to(proc)
+        if not (NBS / rel).exists():        # left in _proc by a notebook renamed or removed since: not a page any more
+            src.unlink(); [f.unlink() for f in (OUT / rel.with_suffix(".html"), OUT / rel.with_suffix(".png")) if f.exists()]; continue
         if a.only not in src.stem: continue
         raw = nbformat.read(src, as_version=4)
         if (errs := notebook_errors(raw)): failures[str(rel)] = errs
@@ -158,11 +160,9 @@ def main(argv=None):
         pages.append((out, n_figures(nb)))
         print(out.relative_to(ROOT))
     if a.check:
-        exe = chromium()
-        if exe is None: raise SystemExit("no Chromium: install Debian's chromium (apt-get install chromium) to check the pages in a browser")
         from playwright.sync_api import sync_playwright
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-dev-shm-usage", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+            b = launch_chromium(p)
             for out, figs in pages:
                 if (pr := check_page(b, out, figs)): failures.setdefault(str(out.relative_to(OUT)), []).extend(pr)
                 print(f"checked {out.relative_to(ROOT)}: {figs} figures" + (f" — {'; '.join(pr)}" if pr else ", ok") + f"; screenshot {out.with_suffix('.png').relative_to(ROOT)}")

@@ -6,37 +6,13 @@
 from __future__ import annotations
 import argparse, json, os, sys, time, warnings
 from pathlib import Path
+from .specs import SPEC_GRAMMAR, check_data_spec, is_checkpoint_path
 
 # %% auto #0
-__all__ = ['SPEC_GRAMMAR', 'check_data_spec', 'parse_data', 'demo_report', 'cmd_demo', 'cmd_embed', 'cmd_train_tiny',
-           'cmd_report', 'cmd_finetune', 'parser', 'check_args', 'cli_words', 'main']
+__all__ = ['parse_data', 'demo_report', 'cmd_demo', 'cmd_embed', 'cmd_train_tiny', 'cmd_report', 'cmd_finetune', 'parser',
+           'check_args', 'cli_words', 'main']
 
 # %% ../nbs/90_cli.ipynb #5ad900dc
-SPEC_GRAMMAR = "shapes:SPLIT[:N] (SPLIT train|val|test, N a whole number), coco:IMAGES_DIR:CAPTIONS_JSON, csv:FILE, folder:DIR or wds:TAR_PATTERN (WebDataset shards, e.g. wds:shards/{00000..00009}.tar)"
-
-def check_data_spec(spec:str)->tuple:
-    "(kind, parts) of a dataset `SPEC`, its grammar and files checked without importing torch; a clear error otherwise."
-    kind, _, rest = spec.partition(":")
-    if kind == "shapes":
-        split, _, n = (rest or "test").partition(":")
-        if split not in ("train", "val", "test") or (n and not n.isdigit()) or n == "0":
-            raise ValueError(f"bad dataset spec {spec!r}: {'N must be a whole number ≥ 1' if split in ('train', 'val', 'test') else 'unknown split ' + repr(split)} — the grammar is {SPEC_GRAMMAR}")
-        return kind, (split, int(n) if n else None)
-    if kind == "coco":
-        images, _, captions = rest.rpartition(":")
-        if not images: raise ValueError(f"coco data needs both paths: coco:IMAGES_DIR:CAPTIONS_JSON, got {spec!r}")
-        if not Path(images).is_dir(): raise FileNotFoundError(f"images folder not found: {images}")
-        if not Path(captions).is_file(): raise FileNotFoundError(f"captions file not found: {captions}")
-        return kind, (images, captions)
-    if kind in ("csv", "folder"):
-        ok = Path(rest).is_file() if kind == "csv" else Path(rest).is_dir()
-        if not rest or not ok: raise FileNotFoundError(f"{'captions file' if kind == 'csv' else 'image folder'} not found: {rest!r} (from --data {spec})")
-        return kind, (rest,)
-    if kind == "wds":
-        if not rest: raise ValueError(f"wds data needs a shard pattern: wds:shards/{{00000..00009}}.tar, got {spec!r}")
-        return kind, (rest,)
-    raise ValueError(f"unknown dataset spec {spec!r}: use {SPEC_GRAMMAR}")
-
 def parse_data(spec:str, on_error:str="raise", img_key:str="filepath", caption_key:str|None=None, encoding:str="utf-8"):
     "A dataset from a command-line `SPEC`."
     kind, parts = check_data_spec(spec)
@@ -45,7 +21,7 @@ def parse_data(spec:str, on_error:str="raise", img_key:str="filepath", caption_k
     if kind == "coco": return data.coco_captions(*parts, on_error=on_error)
     if kind == "csv": return data.csv_captions(parts[0], img_key=img_key, caption_key=caption_key, on_error=on_error, encoding=encoding)
     if kind == "wds":
-        from xmodal_lab.scale import webdataset_captions
+        from xmodal_lab.data import webdataset_captions
         return webdataset_captions(parts[0], caption_key=caption_key or "txt", **({} if img_key == "filepath" else {"image_key": img_key}), on_error=on_error)
     return data.image_folder(parts[0], on_error=on_error)
 
@@ -93,7 +69,7 @@ def cmd_embed(args)->int:
     from xmodal_lab.embed import embed
     ds = _data(args)
     model, _, _ = load_model(args.model, args.pretrained, seed=args.seed)
-    from xmodal_lab.scale import WebDatasetPairs
+    from xmodal_lab.data import WebDatasetPairs
     if isinstance(ds, WebDatasetPairs) and _embed_out(args.out) == "file":
         raise ValueError("WebDataset input is embedded into a folder of shards (one per tar): give --out a folder, not a .safetensors file")
     if _embed_out(args.out) == "folder":             # a folder: shards, one share per process under torchrun
@@ -103,7 +79,7 @@ def cmd_embed(args)->int:
         out = embed_shards(model, ds, args.out, shard_size=args.shard_size, batch_size=args.batch_size, num_workers=args.workers,
                            bf16=args.bf16, dtype=args.dtype, device=args.device, progress=not args.quiet, _exit_after=die)
         if out is not None:
-            from xmodal_lab.scale import read_index
+            from xmodal_lab.io import read_index
             ix = read_index(out)
             print(f"saved {ix['n_images']} images and {ix['n_texts']} captions as {len(ix['shards'])} shards in {out} (open with Embeddings.open)")
         return 0
@@ -127,7 +103,8 @@ def _named(spec:str)->tuple:
     return name, path
 
 def cmd_report(args)->int:
-    from xmodal_lab.report import report, load_features
+    from xmodal_lab.io import load_features
+    from xmodal_lab.report import report
     t0 = time.time()
     model = ds = None
     if args.inputs:
@@ -254,7 +231,7 @@ def check_args(args):
     for key in ("data", "val"):
         if getattr(args, key, None): check_data_spec(getattr(args, key))
     pre = getattr(args, "pretrained", None)
-    if pre and pre != "random" and (os.sep in pre or pre.startswith(".") or pre.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))) and not Path(pre).is_file():
+    if pre and pre != "random" and is_checkpoint_path(pre) and not Path(pre).is_file():
         raise FileNotFoundError(f"checkpoint not found: {pre}")
     out = getattr(args, "out", None)
     if out and args.cmd == "finetune" and Path(out).exists() and not Path(out).is_dir(): raise ValueError(f"--out {out} is a file: give a folder")

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 from torch import Tensor
-from .core import Embeddings, fmt, table_html, l2_normalise, memory_budget
-from .explore import item_difference
+from .core import Embeddings, fmt, item_difference, table_html, l2_normalise, memory_budget
 
 # %% auto #0
 __all__ = ['ORDER', 'reorder', 'check_comparable', 'paired_bootstrap', 'percentile_interval', 'linear_cka', 'spatial_disorder',

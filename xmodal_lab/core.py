@@ -12,9 +12,9 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['MEMORY_BUDGET', 'FORMAT', 'check_features', 'check_count', 'l2_normalise', 'fmt', 'table_text', 'table_html',
-           'atomic_write', 'check_writable', 'fingerprint', 't_interval', 'Embeddings', 'MappedRows', 'memory_budget',
-           'is_mapped', 'rows_of', 'row_blocks', 'column_sums', 'load_npy', 'read_manifest']
+__all__ = ['MEMORY_BUDGET', 'check_features', 'check_count', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'atomic_write',
+           'check_writable', 'default_cache_dir', 'fingerprint', 't_interval', 'Embeddings', 'item_difference',
+           'check_sets', 'MappedRows', 'memory_budget', 'is_mapped', 'rows_of', 'row_blocks', 'column_sums']
 
 # %% ../nbs/00_core.ipynb #2ea704da
 def _rows(mask:Tensor, n:int=5)->str:
@@ -51,10 +51,11 @@ def check_count(
 
 # %% ../nbs/00_core.ipynb #fefa15c3
 def l2_normalise(x:Tensor)->Tensor:
-    "Rows of `x` scaled to unit L2 norm, in float32; rows already of unit norm (to 1e-6) are left bit-for-bit alone."
+    """Rows of `x` scaled to unit L2 norm, in float32, row by row: a row already of unit norm (to 1e-6) is left bit for bit,
+    every other row is divided by its norm. The one rule of the package, for tensors in memory and for rows read from disk."""
     x = x.float()
     n = x.norm(dim=-1, keepdim=True)
-    return x if bool(((n - 1).abs() <= 1e-6).all()) else x / n
+    return x / torch.where((n - 1).abs() <= 1e-6, torch.ones_like(n), n)
 
 # %% ../nbs/00_core.ipynb #639ca5b5
 def fmt(v, digits:int=3)->str:
@@ -124,6 +125,11 @@ def check_writable(
             try: p.rmdir()
             except OSError: pass
     return path
+
+# %% ../nbs/00_core.ipynb #d5f82e30
+def default_cache_dir()->Path:
+    "Where the package keeps what it caches (embeddings, projections, downloads): `$XMODAL_CACHE`, else `~/.cache/xmodal-lab`."
+    return Path(os.environ.get("XMODAL_CACHE", Path.home() / ".cache" / "xmodal-lab"))
 
 # %% ../nbs/00_core.ipynb #6694003f
 def fingerprint(*parts)->str:
@@ -227,6 +233,34 @@ def _first_caption(self:Embeddings)->Tensor:
     return first
 Embeddings.first_caption = _first_caption
 
+# %% ../nbs/00_core.ipynb #15873c82
+def item_difference(a:Embeddings, b:Embeddings)->str|None:
+    "Why `a` and `b` do not describe the same items (counts, caption links, dataset fingerprint, caption text), or None."
+    if (a.n_images, a.n_texts) != (b.n_images, b.n_texts): return f"{a.n_images} images and {a.n_texts} captions against {b.n_images} and {b.n_texts}"
+    if not torch.equal(a.image_of_text, b.image_of_text): return "the captions point at different images"
+    fa, fb = a.meta.get("fingerprint"), b.meta.get("fingerprint")
+    if fa and fb and fa != fb: return f"dataset fingerprints {fa} and {fb}"
+    if a.captions is not None and b.captions is not None and a.captions != b.captions:
+        j = next(i for i, (x, y) in enumerate(zip(a.captions, b.captions)) if x != y)
+        return f"caption {j} reads {a.captions[j]!r} in one and {b.captions[j]!r} in the other"
+    return None
+
+def check_sets(embs)->dict:
+    "One `Embeddings`, or a dict of them, as {name: Embeddings} of one embedding space; refuses sets that do not describe the same items."
+    if isinstance(embs, Embeddings): embs = {str(embs.meta.get("model") or "embeddings"): embs}
+    if not isinstance(embs, dict) or not embs: raise ValueError("pass one Embeddings or a non-empty dict {name: Embeddings}")
+    for k, e in embs.items():
+        if not isinstance(e, Embeddings): raise TypeError(f"set '{k}' is a {type(e).__name__}, not an Embeddings")
+    (n0, e0), *rest = embs.items()
+    for k, e in rest:
+        if e.dim != e0.dim:
+            raise ValueError(f"set '{k}' has dimension {e.dim} but '{n0}' has {e0.dim}: one explorer shows one embedding space "
+                             "at a time in the same coordinates — open one explorer per model")
+        why = item_difference(e0, e)
+        if why: raise ValueError(f"sets '{n0}' and '{k}' do not describe the same items ({why}): the explorer follows each item across "
+                                 "sets, so every set must embed the same images and captions in the same order")
+    return dict(embs)
+
 # %% ../nbs/00_core.ipynb #c52cc935
 import mmap as _mmap
 
@@ -267,9 +301,7 @@ class MappedRows:
     @staticmethod
     def _unit(x:np.ndarray)->Tensor:
         "Rows as float32 unit vectors; a row already of unit norm (to 1e-6) is left alone, whatever block it is read in."
-        t = torch.from_numpy(x.astype(np.float32, copy=True))
-        n = t.norm(dim=1, keepdim=True)
-        return t.div_(torch.where((n - 1).abs() <= 1e-6, torch.ones_like(n), n))
+        return l2_normalise(torch.from_numpy(x.astype(np.float32, copy=True)))
 
     def rows(self, i:int, j:int)->Tensor:
         "Rows i..j as a float32 tensor (a copy)."
@@ -371,85 +403,7 @@ def column_sums(x)->Tensor:
     for _, b in row_blocks(x): s += b.sum(0, dtype=torch.float64)      # accumulated in float64, without a float64 copy
     return s
 
-# %% ../nbs/00_core.ipynb #eef56539
-FORMAT = "xmodal-lab/embeddings/1"
-
-def _tensors(self:Embeddings)->dict:
-    return {"image": self.image.contiguous(), "text": self.text.contiguous(), "image_of_text": self.image_of_text.contiguous(),
-            **{f"label/{k}": v.contiguous() for k, v in self.labels.items()}}
-Embeddings._tensors = _tensors
-
-# %% ../nbs/00_core.ipynb #6cf41e3a
-def _save(
-    self:Embeddings,
-    path:str|Path,          # a `.safetensors` file
-    dtype:str="float32",    # storage of the rows: 'float32', or 'float16' (half the size; read back as float32, unit norm to 1e-3)
-)->Path:
-    "Write to `path` atomically, with the manifest in the header."
-    from safetensors.torch import save_file
-    if dtype not in ("float32", "float16"): raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
-    if is_mapped(self.image) or is_mapped(self.text): raise TypeError("these embeddings are memory-mapped: they are saved already (see e.meta['mapped']); e.in_memory().save(...) writes a copy")
-    ts = self._tensors()
-    if dtype == "float16": ts.update(image=ts["image"].half(), text=ts["text"].half())
-    manifest = {"format": FORMAT, "captions": self.captions, "label_names": self.label_names, "meta": self.meta,
-                "content_hash": fingerprint(*[ts[k] for k in sorted(ts)])}
-    return atomic_write(path, lambda tmp: save_file(ts, tmp, metadata={"xmodal_manifest": json.dumps(manifest, default=str)}))
-Embeddings.save = _save
-
-# %% ../nbs/00_core.ipynb #27011d36
-def load_npy(
-    path:str|Path,     # a .npy file
-    mmap:bool=True,    # memory-map it (read-only) instead of reading it
-)->np.ndarray:
-    "A .npy array, or a one-line `ValueError` naming the file for an empty, truncated, pickled or non-.npy file."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no features file at {path}")
-    with open(path, "rb") as f: head = f.read(6)
-    if not head: raise ValueError(f"{path} is empty (0 bytes) — was it written completely? Recompute or re-download it")
-    if head != b"\x93NUMPY": raise ValueError(f"{path} is not a .npy file (it starts with {head!r}; a .npy file starts with b'\\x93NUMPY') — save arrays with numpy.save")
-    try: return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except ValueError as ex:
-        if "pickled" in str(ex) or "Python objects" in str(ex): raise ValueError(f"{path} holds Python objects (pickled), not a numeric array — save a float array with numpy.save") from None
-        raise ValueError(f"{path} is not a readable .npy file: {ex}") from None
-    except (EOFError, OSError) as ex: raise ValueError(f"{path} is truncated or damaged ({type(ex).__name__}: {ex}) — recompute or re-download it") from None
-
-# %% ../nbs/00_core.ipynb #ab307deb
-def read_manifest(path:str|Path)->dict:
-    "The JSON manifest of a saved `Embeddings`, read from the file header only."
-    from safetensors import safe_open
-    try:
-        with safe_open(str(path), "pt") as f: md = f.metadata() or {}
-    except FileNotFoundError: raise
-    except Exception as ex: raise ValueError(f"{path} is not a readable safetensors file ({ex}) — it may be truncated; delete it and recompute") from None
-    if "xmodal_manifest" not in md: raise ValueError(f"{path} is a safetensors file but not an xmodal-lab Embeddings file (no manifest in its header)")
-    return json.loads(md["xmodal_manifest"])
-
-# %% ../nbs/00_core.ipynb #3abb5e7d
-def _load(path:str|Path)->Embeddings:
-    "Read an `Embeddings` written by `Embeddings.save`, verifying its content hash."
-    from safetensors.torch import load_file
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"no embeddings file at {path}")
-    m = read_manifest(path)
-    if m.get("format") != FORMAT: raise ValueError(f"{path} has format {m.get('format')!r}; this version reads {FORMAT!r}")
-    try: ts = load_file(str(path))
-    except Exception as ex: raise ValueError(f"{path} is corrupt ({ex}) — delete it and recompute") from None
-    if fingerprint(*[ts[k] for k in sorted(ts)]) != m["content_hash"]:
-        raise ValueError(f"{path} is corrupt: its tensors do not match the content hash in its manifest — delete it and recompute")
-    labels = {k[6:]: v for k, v in ts.items() if k.startswith("label/")}
-    return Embeddings(ts["image"], ts["text"], ts["image_of_text"], labels, m["label_names"], m["captions"], m["meta"])
-Embeddings.load = staticmethod(_load)
-
 # %% ../nbs/00_core.ipynb #5e2d078b
-def _open(
-    path:str|Path,   # an Embeddings .safetensors, a sharded folder (index.json), a (2, N, D) .npy, or a clip-retrieval folder
-    verify:bool=True,  # check content hashes and every row, block by block
-)->Embeddings:
-    "Open saved embeddings memory-mapped: the rows stay on disk (see `xmodal_lab.scale.open_embeddings`)."
-    from xmodal_lab.scale import open_embeddings
-    return open_embeddings(path, verify)
-Embeddings.open = staticmethod(_open)
-
 def _in_memory(self:Embeddings)->Embeddings:
     "The same embeddings with every row read into memory (a normal `Embeddings`); `self` when it is in memory already."
     if not is_mapped(self.image) and not is_mapped(self.text): return self

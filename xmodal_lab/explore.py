@@ -8,42 +8,15 @@ import html, math, time
 import numpy as np
 import torch
 from torch import Tensor
-from .core import Embeddings, l2_normalise
+from .core import Embeddings, check_sets, l2_normalise
 from .gap import gap_plane, _pca2, umap_2d, gap_direction, shift, l2m_gap, PROJECTIONS, AXES
 from .viz import PALETTE
 
 # %% auto #0
-__all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'NO_VALUE', 'TRACES', 'check_sets', 'item_difference', 'check_dataset',
-           'thumbnail_uri', 'sample_items', 'own_ranks', 'k_occurrences', 'Explorer']
+__all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'NO_VALUE', 'TRACES', 'check_dataset', 'thumbnail_uri', 'sample_items', 'own_ranks',
+           'k_occurrences', 'Explorer']
 
 # %% ../nbs/50_explore.ipynb #9330e8b2
-def check_sets(embs)->dict:
-    "One `Embeddings`, or a dict of them, as {name: Embeddings}; refuses sets that do not describe the same items."
-    if isinstance(embs, Embeddings): embs = {str(embs.meta.get("model") or "embeddings"): embs}
-    if not isinstance(embs, dict) or not embs: raise ValueError("pass one Embeddings or a non-empty dict {name: Embeddings}")
-    for k, e in embs.items():
-        if not isinstance(e, Embeddings): raise TypeError(f"set '{k}' is a {type(e).__name__}, not an Embeddings")
-    (n0, e0), *rest = embs.items()
-    for k, e in rest:
-        if e.dim != e0.dim:
-            raise ValueError(f"set '{k}' has dimension {e.dim} but '{n0}' has {e0.dim}: one explorer shows one embedding space "
-                             "at a time in the same coordinates — open one explorer per model")
-        why = item_difference(e0, e)
-        if why: raise ValueError(f"sets '{n0}' and '{k}' do not describe the same items ({why}): the explorer follows each item across "
-                                 "sets, so every set must embed the same images and captions in the same order")
-    return dict(embs)
-
-def item_difference(a:Embeddings, b:Embeddings)->str|None:
-    "Why `a` and `b` do not describe the same items (counts, caption links, dataset fingerprint, caption text), or None."
-    if (a.n_images, a.n_texts) != (b.n_images, b.n_texts): return f"{a.n_images} images and {a.n_texts} captions against {b.n_images} and {b.n_texts}"
-    if not torch.equal(a.image_of_text, b.image_of_text): return "the captions point at different images"
-    fa, fb = a.meta.get("fingerprint"), b.meta.get("fingerprint")
-    if fa and fb and fa != fb: return f"dataset fingerprints {fa} and {fb}"
-    if a.captions is not None and b.captions is not None and a.captions != b.captions:
-        j = next(i for i, (x, y) in enumerate(zip(a.captions, b.captions)) if x != y)
-        return f"caption {j} reads {a.captions[j]!r} in one and {b.captions[j]!r} in the other"
-    return None
-
 def check_dataset(dataset, emb:Embeddings):
     "Refuse a `dataset` whose images are not the embeddings' images (count or fingerprint)."
     if dataset.n_images != emb.n_images:
@@ -340,7 +313,7 @@ def _neighbours(self:Explorer, kind:str, index:int, name:str|None=None, k:int|No
     out["own"] = []
     for j in own:
         rel = torch.zeros(len(g), dtype=torch.long); rel[j] = 1
-        r = int(rank_queries(q[None], g, torch.ones(1, dtype=torch.long), rel)["first_rank"][0])
+        r = int(rank_queries(q[None], g, torch.ones(1, dtype=torch.long), rel, checked=True)["first_rank"][0])   # rows of an Embeddings: checked once, when it was made
         out["own"].append((j, float(g[j].double() @ q.double()), r))
     return out
 Explorer.neighbours = _neighbours

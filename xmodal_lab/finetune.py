@@ -15,6 +15,7 @@ from .core import atomic_write, check_writable
 from .models import CheckpointError
 from .tiny import image_tensor
 from .data import caption_offsets
+from .scale import _device, _dist
 
 # %% auto #0
 __all__ = ['select_trainable', 'epoch_order', 'load_batch', 'val_metrics', 'save_checkpoint', 'load_checkpoint', 'train_step',
@@ -195,32 +196,6 @@ def load_checkpoint(
     raise CheckpointError(f"no usable checkpoint in {out}: " + "; ".join(problems) + " — start a new run (without resume) or restore the files")
 
 # %% ../nbs/35_finetune.ipynb #49d8dfa6
-def _device(device:str)->str:
-    """'auto' → a GPU when there is one, else the CPU. A GPU without an index is this process's: the one of its LOCAL_RANK
-    under torchrun (or the only one it sees), else the current one. Returns 'cpu' or 'cuda:K', with K made current."""
-    if device == "auto": device = "cuda" if torch.cuda.is_available() else "cpu"
-    if not str(device).startswith("cuda"): return str(device)
-    if not torch.cuda.is_available(): raise ValueError(f"device={device!r}, but CUDA is not available here — use device='cpu' or 'auto'")
-    n, local = torch.cuda.device_count(), os.environ.get("LOCAL_RANK")
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    idx = torch.device(device).index
-    if idx is None: idx = (int(local) if n > 1 else 0) if local is not None else torch.cuda.current_device()
-    elif world > 1 and local is not None and n > 1 and idx != int(local):
-        raise ValueError(f"device={device!r} under torchrun would put rank LOCAL_RANK={local} on GPU {idx} beside another rank: "
-                         "pass device='cuda' or 'auto', and each process takes the GPU of its LOCAL_RANK")
-    if idx >= n: raise ValueError(f"GPU {idx} does not exist: this process sees {n} GPU(s) (cuda:0..cuda:{n - 1})")
-    torch.cuda.set_device(idx)
-    return f"cuda:{idx}"
-
-def _dist(device:str)->tuple:
-    "(rank, world size, whether this call started the process group): NCCL on GPUs, gloo on CPUs, when launched by torchrun."
-    import torch.distributed as dist
-    started = False
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo"); started = True
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size(), started
-    return 0, 1, False
-
 def _autocast(precision:str, device:str):
     "bf16 autocast: 'bf16', 'fp32', or 'auto' (bf16 on a GPU that supports it)."
     dev = torch.device(device).type

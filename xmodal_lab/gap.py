@@ -312,7 +312,7 @@ def gap_plane(
 # %% ../nbs/20_gap.ipynb #c51035cd
 def umap_2d(z:Tensor, seed:int=0, cache_dir:str|Path|None=None, verbose:bool=True)->np.ndarray:
     "UMAP (cosine, 2-D, fixed seed) of `z`, cached on disk by a hash of the content and the settings."
-    from xmodal_lab.embed import default_cache_dir
+    from xmodal_lab.core import default_cache_dir
     key = fingerprint("umap/1", z, seed)
     path = Path(cache_dir or default_cache_dir()) / "umap" / f"{key}.npy"
     if path.exists():

@@ -226,7 +226,10 @@ def intra_modal_retrieval(
     same_split:bool=True,   # queries and gallery are the same items: remove each query from its own ranking
 )->dict:                    # mAP, mAP@R, R-precision, P@1
     "Label-relevance retrieval metrics, with the query removed from the gallery when both come from one split."
-    st, ok = _query_ranks(queries, gallery, q_labels, g_labels, same_split)
+    return _metrics(*_query_ranks(queries, gallery, q_labels, g_labels, same_split))
+
+def _metrics(st:dict, ok:Tensor)->dict:
+    "mAP, mAP@R, R-precision and P@1 over the queries `ok` of per-query ranking statistics."
     return {"mAP": st["ap"][ok].mean().item(), "mAP@R": st["ap_at_r"][ok].mean().item(),
             "R-precision": st["r_precision"][ok].mean().item(), "P@1": (st["first_rank"][ok] == 1).float().mean().item(), "queries": int(ok.sum())}
 
@@ -249,9 +252,13 @@ def inversion_gain(
     level:float=0.95,
 )->dict:                    # mean AP gain, its interval, and the number of queries
     "AP of the inverted query against the native gallery minus the native query's AP, paired per query, with a Student-t interval."
-    from xmodal_lab.core import t_interval
     a, ok = _query_ranks(native, native, labels, labels)
     b, _ = _query_ranks(inverted, native, labels, labels)
+    return _gain(a, b, ok, level)
+
+def _gain(a:dict, b:dict, ok:Tensor, level:float=0.95)->dict:
+    "The paired AP gain b − a over the queries `ok`, with its Student-t interval."
+    from xmodal_lab.core import t_interval
     m, lo, hi = t_interval((b["ap"][ok] - a["ap"][ok]).double().numpy(), level)
     return {"mean": float(m), "low": float(lo), "high": float(hi), "queries": int(ok.sum())}
 
@@ -266,12 +273,17 @@ def inversion_table(
 )->"pandas.DataFrame":
     "Intra-modal retrieval by label: native, inverted query → native gallery, inverted → inverted, and along the trajectory."
     import pandas as pd
+    return pd.DataFrame(_routes(native, inv, labels, steps)[0]).T
+
+def _routes(native:Tensor, inv:InversionResult, labels:Tensor, steps:tuple=(), level:float=0.95)->tuple:
+    "The rows of `inversion_table` and the paired gain of `inversion_gain`, each ranking computed once."
     m, o = _SIDE[inv.kind]
-    rows = {f"native: {m} → {m}": intra_modal_retrieval(native, native, labels, labels),
-            f"{inv.kind}: {o}-side query → {m}": intra_modal_retrieval(inv.features, native, labels, labels),
+    nat, ok = _query_ranks(native, native, labels, labels)
+    crossed, _ = _query_ranks(inv.features, native, labels, labels)
+    rows = {f"native: {m} → {m}": _metrics(nat, ok), f"{inv.kind}: {o}-side query → {m}": _metrics(crossed, ok),
             f"{inv.kind}: {o}-side query → {o}-side gallery": intra_modal_retrieval(inv.features, inv.features, labels, labels)}
     for k in steps: rows[f"{inv.kind} after {k} steps → {m}"] = intra_modal_retrieval(inv.snapshots[k], native, labels, labels)
-    return pd.DataFrame(rows).T
+    return rows, _gain(nat, crossed, ok, level)
 
 # %% ../nbs/30_inversion.ipynb #fb327dcc
 def inversion_study(
@@ -294,15 +306,13 @@ def inversion_study(
     if n_images:
         x = emb.image[:n_images]
         inv = oti(model, tokenizer, x, n_tokens=oti_tokens, steps=oti_steps, record=tuple(k for k in oti_record if k < oti_steps), seed=seed, progress=progress)
-        out["image"] = inversion_table(x, inv, lab[:n_images], steps=tuple(sorted(inv.snapshots))).T.to_dict()
+        out["image"], out["image_gain"] = _routes(x, inv, lab[:n_images], steps=tuple(sorted(inv.snapshots)))   # each ranking once
         out["image_cosine"] = inv.cosine.mean().item()
-        out["image_gain"] = inversion_gain(x, inv.features, lab[:n_images])
     if n_texts:
         t = emb.first_caption()[:n_texts]; t = t[t >= 0]           # one caption each of the first images
         inv = ovi(model, emb.text[t], n_tokens=ovi_tokens, steps=ovi_steps, record=tuple(k for k in ovi_record if k < ovi_steps), seed=seed, progress=progress)
-        out["text"] = inversion_table(emb.text[t], inv, lab[emb.image_of_text[t]], steps=tuple(sorted(inv.snapshots))).T.to_dict()
+        out["text"], out["text_gain"] = _routes(emb.text[t], inv, lab[emb.image_of_text[t]], steps=tuple(sorted(inv.snapshots)))
         out["text_cosine"] = inv.cosine.mean().item()
-        out["text_gain"] = inversion_gain(emb.text[t], inv.features, lab[emb.image_of_text[t]])
     return out
 
 # %% ../nbs/30_inversion.ipynb #993f1bc5

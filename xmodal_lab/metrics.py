@@ -254,6 +254,7 @@ def rank_queries(
     g_bias:Tensor|None=None,  # (M,) per-gallery-item offset (inverted-softmax hubness remedies)
     exact:bool=True,        # decide near-ties in float64 (identical vectors tie); False: float32 scores as they come
     progress:bool=False,    # progress bar over blocks
+    checked:bool=False,     # the rows are known finite and of unit norm (rows of an `Embeddings`, checked when it was made): skip the N×D check
 )->dict:                    # per-query tensors: first_rank, ap, ap_at_r, r_precision, n_relevant[, topk]
     "Exact ranking statistics of every query against the gallery, in blocks of bounded memory."
     block_bytes = block_bytes or memory_budget()
@@ -264,7 +265,7 @@ def rank_queries(
     if isinstance(topk, bool) or int(topk) != topk or topk < 0: raise ValueError(f"topk must be a whole number ≥ 0 (0: no top-k lists), got {topk!r}")
     if topk > len(g): raise ValueError(f"k={topk} is larger than the gallery ({len(g)} items) — use k <= {len(g)}")
     for name, t in (("queries", q), ("gallery", g)):          # memory-mapped rows were checked when opened and come back unit
-        if not is_mapped(t): _check_unit_rows(t, name)
+        if not is_mapped(t) and not checked: _check_unit_rows(t, name)
     q_group, g_group = _check_ids(q_group, len(q), "q_group", "queries"), _check_ids(g_group, len(g), "g_group", "gallery items")
     if exclude is not None:
         exclude = _check_ids(exclude, len(q), "exclude", "queries")
@@ -355,8 +356,8 @@ def retrieval(
     check_cutoffs(ks)
     img_g, txt_g = _groups(emb, by)
     res, per = {}, {}
-    if "i2t" in directions: per["i2t"] = rank_queries(emb.image, emb.text, img_g, txt_g, block_bytes=block_bytes)
-    if "t2i" in directions: per["t2i"] = rank_queries(emb.text, emb.image, txt_g, img_g, block_bytes=block_bytes)
+    if "i2t" in directions: per["i2t"] = rank_queries(emb.image, emb.text, img_g, txt_g, block_bytes=block_bytes, checked=True)
+    if "t2i" in directions: per["t2i"] = rank_queries(emb.text, emb.image, txt_g, img_g, block_bytes=block_bytes, checked=True)
     for d, st in per.items():
         if not (st["n_relevant"] > 0).any(): raise ValueError(f"no {d} query has a relevant item — check image_of_text or the label '{by}'")
         m = emb.n_texts if d == "i2t" else emb.n_images
