@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test tmp-start venv sync-check clean-check readme-check cells-check nbdev-test pytest bench docs-html docs-check
+.PHONY: demo test tmp-start venv sync-check clean-check readme-check cells-check prose-check nbdev-test pytest bench docs-html docs-check
 
 $(STAMP): setup.py settings.ini
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,13 +20,13 @@ demo: $(STAMP)
 	$(BIN)/xmodal-lab demo
 
 # 1. export changes nothing  2. notebooks are clean  3. README is current  4. no cell that the docs build would run
-# out of context  5. notebooks run  6. pytest  7. the docs pages render in a browser (when Chromium is present; in CI always)
+# out of context  4b. no measured number typed into prose  5. notebooks run  6. pytest  7. the docs pages render in a browser (when Chromium is present; in CI always)
 # 8. the package's imports run down the chapters  9. nothing is left in the temporary directory: the whole run has its
 # own (TMPDIR), which must be empty again at the end
 TEST_TMP := $(CURDIR)/.tmp-test
 test: export TMPDIR := $(TEST_TMP)
 test: export TORCHINDUCTOR_CACHE_DIR := $(CURDIR)/.cache/torchinductor   # `import open_clip` makes torch's compile cache folder in the temp dir
-test: $(STAMP) tmp-start sync-check clean-check readme-check cells-check nbdev-test pytest docs-check
+test: $(STAMP) tmp-start sync-check clean-check readme-check cells-check prose-check nbdev-test pytest docs-check
 	$(BIN)/python tools/tmp_check.py check $(TEST_TMP)
 
 tmp-start: $(STAMP)
@@ -46,6 +46,9 @@ readme-check: $(STAMP)
 
 cells-check: $(STAMP)
 	$(BIN)/python tools/check_cells.py nbs
+
+prose-check: $(STAMP)
+	$(BIN)/python tools/prose_numbers.py
 
 nbdev-test: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --timing

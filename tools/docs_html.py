@@ -10,13 +10,15 @@
    (and `tutorials/_metadata.yml`) put in every page's header; math is rendered offline by KaTeX (from the npm
    registry once, cached in `.cache/katex`), never from a CDN;
 4. with `--check`, every page is opened in headless Chromium (Playwright, system Chromium) with every request that
-   leaves the page's folder blocked, and a full-page screenshot is saved beside it. The check fails on an error output
-   in a notebook, a page error in the browser, a figure that does not draw (each stored plotly output must become a
-   `.js-plotly-plot` with a non-empty SVG), math that KaTeX cannot render, or a request to the network.
+   leaves the page's folder blocked, and a screenshot of the whole page, taken a viewport at a time, is saved beside it.
+   The check fails on an error output in a notebook, stderr output in a cell not marked `#| warning: true`, a page
+   error in the browser, a figure that does not draw (each stored plotly output must become a `.js-plotly-plot` with a
+   non-empty SVG), math that KaTeX cannot render or that renders without a box (a squashed √), a screenshot tile that
+   repeats an earlier one, or a request to the network.
 
-Usage: python tools/docs_html.py [--check] [--only 20_gap]    → pages and screenshots in _docs_local/
+Usage: python tools/docs_html.py [--check] [--only 20_gap 60_compare ...]    → pages and screenshots in _docs_local/
 """
-import argparse, json, re, shutil, subprocess, sys, tarfile
+import argparse, hashlib, io, json, re, shutil, subprocess, sys, tarfile
 from pathlib import Path
 import nbformat, plotly, yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -95,14 +97,24 @@ def page_html(nb, depth:int, exp)->str:
              '<script>document.addEventListener("DOMContentLoaded", () => renderMathInElement(document.body, {delimiters: ['
              '{left: "$$", right: "$$", display: true}, {left: "$", right: "$", display: false}, {left: "\\\\(", right: "\\\\)", display: false}, '
              '{left: "\\\\[", right: "\\\\]", display: true}], throwOnError: false, ignoredClasses: ["jp-OutputArea", "highlight"]}));</script>')
+    # the lab template's `.jp-RenderedHTMLCommon svg {height: auto}` squashes KaTeX's stretchy glyphs (√, braces) to a hairline:
+    # they take the height KaTeX gives their box
+    katex += "\n<style>.jp-RenderedHTMLCommon .katex svg { height: inherit; }</style>"
     return body.replace("<head>", f"<head>\n{plotly_include(depth)}\n{katex}", 1)
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def notebook_errors(nb)->list:
-    "Error outputs left in a notebook (they would show on the site), including tracebacks printed by a failing display."
+    """Error outputs left in a notebook (they would show on the site), including tracebacks printed by a failing display,
+    and stderr output (a warning, a progress bar's text) in a cell not marked `#| warning: true` (showing one on purpose)."""
     bad = []
     for i, c in enumerate(nb.cells):
+        d = directives(c.source) if c.cell_type == "code" else {}
+        if c.cell_type == "code" and d.get("warning") != "true" and d.get("output") != "false" and not (d.get("hide") or d.get("include") == "false"):
+            for o in c.get("outputs", []):
+                if o.get("output_type") == "stream" and o.get("name") == "stderr":
+                    first = next((l for l in ANSI.sub("", o.get("text", "")).replace("\r", "\n").splitlines() if l.strip()), "")
+                    bad.append(f"cell {i}: stderr output ({first.strip()[:120]}) — avoid it, or mark the cell `#| warning: true` if it shows on purpose")
         for o in c.get("outputs", []):
             text = ANSI.sub("", o.get("text", "") if o.get("output_type") == "stream" else o.get("data", {}).get("text/plain", ""))
             if o.get("output_type") == "error": bad.append(f"cell {i}: {o.get('ename')}: {o.get('evalue')}"[:200])
@@ -131,14 +143,47 @@ def check_page(browser, page_path:Path, want_figs:int)->list:
     if len(drawn) != want_figs: problems.append(f"{want_figs} figures stored, {len(drawn)} on the page")
     if not all(drawn): problems.append(f"{drawn.count(False)} of {len(drawn)} figures are blank")
     if (n := page.evaluate("document.querySelectorAll('.katex-error').length")): problems.append(f"{n} formulas KaTeX cannot render")
+    problems += page.evaluate(FORMULA_BOXES)
     if external: problems.append(f"{len(external)} requests to the network, e.g. {external[0]}")
-    page.screenshot(path=str(page_path.with_suffix(".png")), full_page=True)
+    problems += screenshot_tiles(page, page_path.with_suffix(".png"))
     page.close()
+    return problems
+
+# every rendered formula has a box, and so does every stretchy glyph in it (a radical, a brace: SVGs that CSS can squash)
+FORMULA_BOXES = """() => { const bad = [];
+  document.querySelectorAll('.katex').forEach((k, i) => {
+    const r = k.getBoundingClientRect(), text = (k.querySelector('annotation') || k).textContent.slice(0, 40);
+    if (r.width < 1 || r.height < 1) bad.push(`formula ${i} (${text}) has no box (${r.width.toFixed(1)} × ${r.height.toFixed(1)} px)`);
+    k.querySelectorAll('.katex-html svg').forEach(s => { const b = s.getBoundingClientRect();
+      if (b.height < 2) bad.push(`formula ${i} (${text}): a stretchy glyph is ${b.height.toFixed(2)} px high`); });
+  });
+  return bad; }"""
+
+def screenshot_tiles(page, path:Path, tile:int=900)->list:
+    """Screenshot the page a viewport at a time (a full-page capture repeats the top of a page past 8,192 px) and stitch
+    the tiles into `path`. A tile identical to an earlier one (not a blank one) means the page did not scroll: reported."""
+    from PIL import Image
+    page.set_viewport_size({"width": 1200, "height": tile})
+    height = page.evaluate("document.documentElement.scrollHeight")
+    ys = list(range(0, max(1, height - tile + 1), tile))
+    if ys[-1] + tile < height: ys.append(height - tile)
+    whole, seen, problems = Image.new("RGB", (1200, max(height, tile)), "white"), {}, []
+    for k, y in enumerate(ys):
+        at = page.evaluate(f"() => {{ window.scrollTo(0, {y}); return window.scrollY; }}"); page.wait_for_timeout(30)
+        if abs(at - y) > 1: problems.append(f"screenshot tile {k}: the page scrolled to y = {at} px, not {y} px"); continue
+        shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+        if any(lo != hi for lo, hi in shot.getextrema()):            # a blank tile may repeat
+            h = hashlib.sha1(shot.tobytes()).hexdigest()
+            if h in seen: problems.append(f"screenshot tile {k} (from y = {y} px) is identical to tile {seen[h]}: the page did not scroll there")
+            seen.setdefault(h, k)
+        whole.paste(shot, (0, y))
+    whole.save(path, optimize=True)
     return problems
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(); ap.add_argument("--check", action="store_true"); ap.add_argument("--only", default="")
+    ap = argparse.ArgumentParser(); ap.add_argument("--check", action="store_true")
+    ap.add_argument("--only", nargs="*", default=[], help="page names, or parts of them (20_gap compare): only these pages")
     a = ap.parse_args(argv)
     from nbdev.serve import proc_nbs
     proc = Path(proc_nbs(n_workers=0))
@@ -151,7 +196,7 @@ def main(argv=None):
         rel = src.relative_to(proc)
         if not (NBS / rel).exists():        # left in _proc by a notebook renamed or removed since: not a page any more
             src.unlink(); [f.unlink() for f in (OUT / rel.with_suffix(".html"), OUT / rel.with_suffix(".png")) if f.exists()]; continue
-        if a.only not in src.stem: continue
+        if a.only and not any(o in src.stem for o in a.only): continue
         raw = nbformat.read(src, as_version=4)
         if (errs := notebook_errors(raw)): failures[str(rel)] = errs
         nb = quarto_like(raw)

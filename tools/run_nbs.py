@@ -27,6 +27,8 @@ def run(fn:Path, flags:set):
         if d.get("eval:", [""])[0].lower() == "false": return True
         return bool(flags & d.keys())
     raw = read_nb(fn)
+    for c in nb.cells:                        # execnb keeps a cell's old outputs when a run prints nothing: start from none
+        if not skip(c): c.outputs = []
     k = CaptureShell(fn)
     cwd = os.getcwd(); os.chdir(fn.parent)
     try: k.run_all(nb, exc_stop=True, preproc=skip)

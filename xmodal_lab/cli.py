@@ -107,10 +107,10 @@ def cmd_report(args)->int:
     from xmodal_lab.report import report
     t0 = time.time()
     model = ds = None
-    if args.inputs:
+    named = [_named(s) for s in args.inputs] + [tuple(p) for p in args.name]
+    if named:
         sets = {}
-        for spec in args.inputs:
-            name, path = _named(spec)
+        for name, path in named:
             if name in sets: raise ValueError(f"two inputs are named '{name}': name them, e.g. before={path}")
             sets[name] = load_features(path, name)
         x = sets if len(sets) > 1 else next(iter(sets.values()))
@@ -191,6 +191,8 @@ def parser()->argparse.ArgumentParser:
     r.add_argument("inputs", nargs="*", help="saved features, NAME=PATH or PATH: .safetensors, (2, N, D) .npy, or a clip-retrieval folder; several → a comparison")
     r.add_argument("--out", default="report.html", help="the HTML file"); r.add_argument("--json", default=None, help="also write every number as JSON")
     r.add_argument("--csv", default=None, help="and as CSV"); r.add_argument("--title", default=None)
+    r.add_argument("--name", nargs=2, action="append", default=[], metavar=("NAME", "PATH"),
+                   help="a set by name and path, for names that hold = or / (--name 'lr=1e-4' runs/a.safetensors); repeatable")
     r.add_argument("--baseline", default=None, help="comparison: the set differences are taken from (default: the first)")
     r.add_argument("--n-boot", type=_whole(1), default=1000, help="comparison: bootstrap resamples"); r.set_defaults(fn=cmd_report)
     e = sub.add_parser("embed", help="embed a dataset and save an Embeddings file"); common(e, data=None)

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 from torch import Tensor
-from .core import Embeddings, fmt, item_difference, table_html, l2_normalise, memory_budget
+from .core import Embeddings, fmt, item_difference, l2_normalise, memory_budget, plotly_text, table_html, user_html
 
 # %% auto #0
-__all__ = ['ORDER', 'reorder', 'check_comparable', 'paired_bootstrap', 'percentile_interval', 'linear_cka', 'spatial_disorder',
-           'affinity_kl', 'fit_linear_map', 'backward_compatibility', 'Comparison', 'compare']
+__all__ = ['ORDER', 'RESOLUTION', 'reorder', 'check_comparable', 'paired_bootstrap', 'percentile_interval', 'linear_cka',
+           'spatial_disorder', 'affinity_kl', 'fit_linear_map', 'backward_compatibility', 'Comparison', 'compare']
 
 # %% ../nbs/60_compare.ipynb #8c76ee60
 def reorder(emb:Embeddings, order)->Embeddings:
@@ -238,6 +238,7 @@ def backward_compatibility(a:Embeddings, b:Embeddings, fit_fraction:float=0.5, s
 
 # %% ../nbs/60_compare.ipynb #d8c2d358
 ORDER = ["i2t R@1", "i2t R@5", "i2t R@10", "i2t MRR", "t2i R@1", "t2i R@5", "t2i R@10", "t2i MRR"]
+RESOLUTION = 1e-6   # the numerical resolution of the metrics: float32 rows of unit norm carry 1e-7 rounding; smaller differences are not results
 
 @dataclass
 class Comparison:
@@ -255,12 +256,13 @@ class Comparison:
     @property
     def names(self)->list: return list(self.table)
     @property
-    def metrics(self)->list: return list(next(iter(self.table.values())))
+    def metrics(self)->list: return list(dict.fromkeys(m for t in self.table.values() for m in t))   # every set's, in order
 
     def significant(self, name:str, metric:str)->bool:
-        "Whether the interval of the difference from the baseline excludes 0."
+        """Whether the interval of the difference from the baseline excludes 0 by more than the metrics' numerical
+        resolution (`RESOLUTION`): a difference of float32 rounding is no difference."""
         d = self.diffs.get(name, {}).get(metric)
-        return d is not None and (d[1] > 0 or d[2] < 0)
+        return d is not None and (d[1] > RESOLUTION or d[2] < -RESOLUTION)
 
 # %% ../nbs/60_compare.ipynb #901bed1b
 def _point(f, n:int)->float:
@@ -388,20 +390,25 @@ def _to_json(self:Comparison, path=None)->str:
 Comparison.to_json = _to_json
 
 # %% ../nbs/60_compare.ipynb #e257aeec
+def _delta(v:float)->str:
+    "A difference with its sign, 3 decimals; one that rounds to zero prints 0.000 (never -0.000)."
+    t = f"{v:+.3f}"
+    return "0.000" if float(t) == 0 else t
+
 def _cell(self:Comparison, s:str, m:str)->str:
-    v = self.table[s][m]
+    v = self.table[s].get(m)
     lo, hi = self.intervals[s].get(m, (math.nan, math.nan))
     out = f"{fmt(v)}" + (f" <span style='color:#777'>[{fmt(lo)}, {fmt(hi)}]</span>" if math.isfinite(lo) else "")
     if m in self.diffs.get(s, {}):
         d, dlo, dhi = self.diffs[s][m]
         sig = self.significant(s, m)
-        out += (f"<br><span style='font-size:85%;{'font-weight:bold' if sig else 'color:#777'}'>Δ {d:+.3f} [{dlo:+.3f}, {dhi:+.3f}]{' ★' if sig else ''}</span>")
+        out += (f"<br><span style='font-size:85%;{'font-weight:bold' if sig else 'color:#777'}'>Δ {_delta(d)} [{_delta(dlo)}, {_delta(dhi)}]{' ★' if sig else ''}</span>")
     return out
 Comparison._cell = _cell
 
 def _metrics_html(self:Comparison)->str:
     "The metric table: one column per set, intervals in brackets, differences from the baseline below (★: interval excludes 0)."
-    head = "".join(f"<th>{html.escape(s)}{' (baseline)' if s == self.baseline else ''}</th>" for s in self.names)
+    head = "".join(f"<th>{user_html(s)}{' (baseline)' if s == self.baseline else ''}</th>" for s in self.names)
     body = "".join(f"<tr><th style='text-align:left'>{html.escape(m)}</th>" + "".join(f"<td>{self._cell(s, m)}</td>" for s in self.names) + "</tr>"
                    for m in self.metrics)
     return f"<table class='xmodal-compare'><tr><th>metric</th>{head}</tr>{body}</table>"
@@ -410,19 +417,19 @@ Comparison.metrics_html = _metrics_html
 def _geometry_html(self:Comparison)->str:
     "Cross-space geometry and backward compatibility, each set against the baseline."
     if not self.geometry: return ""
-    keys = list(next(iter(self.geometry.values())))
-    head = "".join(f"<th>{html.escape(self.baseline)} → {html.escape(s)}</th>" for s in self.geometry)
+    keys = list(dict.fromkeys(k for g in self.geometry.values() for k in g))     # every set's rows: a set of another dimension has others
+    head = "".join(f"<th>{user_html(self.baseline)} → {user_html(s)}</th>" for s in self.geometry)
     geo = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>" + "".join(f"<td>{fmt(g.get(k, math.nan))}</td>" for g in self.geometry.values()) + "</tr>" for k in keys)
     comp = ""
     for s, c in self.compat.items():
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{fmt(v['i2t'])}</td><td>{fmt(v['t2i'])}</td></tr>" for k, v in c["rows"].items())
-        comp += (f"<p><b>Backward compatibility</b> (XBT): A = {html.escape(self.baseline)}, B = {html.escape(s)}; maps fitted on {c['fit items']} items, "
+        comp += (f"<p><b>Backward compatibility</b> (XBT): A = {user_html(self.baseline)}, B = {user_html(s)}; maps fitted on {c['fit items']} items, "
                  f"R@1 on the other {c['test items']}</p><table><tr><th>queries → gallery</th><th>i2t R@1</th><th>t2i R@1</th></tr>{rows}</table>")
     return f"<table class='xmodal-geometry'><tr><th>cross-space geometry</th>{head}</tr>{geo}</table>{comp}"
 Comparison.geometry_html = _geometry_html
 
 def _protocol_html(self:Comparison)->str:
-    rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td style='text-align:left'>{html.escape(json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else str(v))}</td></tr>"
+    rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td style='text-align:left'>{user_html(json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else str(v))}</td></tr>"
                    for k, v in self.protocol.items())
     return f"<table><caption style='text-align:left'><b>Protocol</b></caption>{rows}</table>"
 Comparison._protocol_html = _protocol_html
@@ -432,18 +439,19 @@ def _repr_html_(self:Comparison)->str:
             + self.metrics_html() + self.geometry_html() + self._protocol_html())
 Comparison._repr_html_ = _repr_html_
 
-def __str__(self:Comparison)->str:
+def _text(self:Comparison)->str:
+    "`str(comparison)`: every metric of every set with its interval, ★ where the difference from the baseline excludes 0."
     lines = []
     for m in self.metrics:
         cells = []
         for s in self.names:
             lo, hi = self.intervals[s].get(m, (math.nan, math.nan))
-            c = fmt(self.table[s][m]) + (f" [{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else "")
+            c = fmt(self.table[s].get(m)) + (f" [{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else "")
             if self.significant(s, m): c += " ★"
             cells.append(c)
         lines.append(f"{m:>24}: " + " | ".join(cells))
     return f"{' | '.join(self.names)} (baseline: {self.baseline}; ★ difference whose {self.protocol['bootstrap'].split(', ')[-1]} excludes 0)\n" + "\n".join(lines)
-Comparison.__str__ = __str__
+Comparison.__str__ = _text
 
 def _plot(self:Comparison):
     "Differences from the baseline with their intervals, one row per metric that has one (a forest plot)."
@@ -453,9 +461,9 @@ def _plot(self:Comparison):
     for k, (s, d) in enumerate(self.diffs.items()):
         ms = [m for m in self.metrics if m in d]; n = max(n, len(ms))
         v = np.array([d[m][0] for m in ms]); lo = np.array([d[m][1] for m in ms]); hi = np.array([d[m][2] for m in ms])
-        fig.add_trace(go.Scatter(x=v, y=ms, mode="markers", name=f"{s} − {self.baseline}", marker=dict(size=9),
+        fig.add_trace(go.Scatter(x=v, y=ms, mode="markers", name=f"{plotly_text(s)} − {plotly_text(self.baseline)}", marker=dict(size=9),
                                  error_x=dict(type="data", symmetric=False, array=hi - v, arrayminus=v - lo)))
     fig.add_vline(x=0, line=dict(color="black", width=1))
-    return fig.update_layout(title=f"Differences from {html.escape(self.baseline)} ({self.protocol['bootstrap'].split(', ')[-1]})",
+    return fig.update_layout(title=f"Differences from {plotly_text(self.baseline)} ({self.protocol['bootstrap'].split(', ')[-1]})",
                              xaxis_title="difference", yaxis=dict(autorange="reversed"), width=760, height=160 + 34 * n)
 Comparison.plot = _plot

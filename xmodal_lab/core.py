@@ -12,9 +12,10 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['MEMORY_BUDGET', 'check_features', 'check_count', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'atomic_write',
-           'check_writable', 'default_cache_dir', 'fingerprint', 't_interval', 'Embeddings', 'item_difference',
-           'check_sets', 'MappedRows', 'memory_budget', 'is_mapped', 'rows_of', 'row_blocks', 'column_sums']
+__all__ = ['MEMORY_BUDGET', 'check_features', 'check_count', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'user_text',
+           'user_html', 'plotly_text', 'atomic_write', 'atomic_write_all', 'check_writable', 'default_cache_dir',
+           'fingerprint', 't_interval', 'Embeddings', 'item_difference', 'check_sets', 'MappedRows', 'memory_budget',
+           'is_mapped', 'rows_of', 'row_blocks', 'column_sums']
 
 # %% ../nbs/00_core.ipynb #2ea704da
 def _rows(mask:Tensor, n:int=5)->str:
@@ -66,7 +67,9 @@ def fmt(v, digits:int=3)->str:
     if isinstance(v, (int, np.integer)): return f"{int(v):d}"
     if isinstance(v, str): return v
     f = float(v)
-    return "—" if math.isnan(f) else f"{f:.{digits}f}"
+    if math.isnan(f): return "—"
+    s = f"{f:.{digits}f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s          # -4e-8 prints 0.000, never -0.000
 
 def table_text(rows:dict, digits:int=3)->str:
     "A plain-text table of `rows` (row name -> {column: value}), every number through `fmt`."
@@ -84,6 +87,18 @@ def table_html(rows:dict, digits:int=3)->str:
     body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(r))}</th>" + "".join(f"<td>{html.escape(fmt(v.get(c), digits))}</td>" for c in cols) + "</tr>"
                    for r, v in rows.items())
     return f"<table><tr><th></th>{head}</tr>{body}</table>"
+
+def user_text(s)->str:
+    "User-supplied text (a set name, a caption) isolated for bidirectional display (U+2068 … U+2069): a right-to-left override left open inside it cannot reorder what follows."
+    return "\u2068" + str(s) + "\u2069"
+
+def user_html(s)->str:
+    "User-supplied text for HTML: escaped and isolated."
+    return html.escape(user_text(s))
+
+def plotly_text(s)->str:
+    "User-supplied text for a plotly title, legend, label or hover: plotly reads <b>, <br>, <a> and entities as markup, so & < > are escaped (once) and the text is isolated."
+    return user_text(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 # %% ../nbs/00_core.ipynb #6f1549b7
 def atomic_write(
@@ -103,6 +118,24 @@ def atomic_write(
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     return path
+
+def atomic_write_all(
+    items:list,     # [(final location, callable writing a temporary path), ...]
+)->list:            # the paths, once all are in place
+    "Write several files all or none: each goes to a temporary file beside its target first, and only when every one is written are they moved into place."
+    temps = []
+    try:
+        for path, write in items:
+            path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"); os.close(fd)
+            temps.append((tmp, path)); write(tmp)
+            with open(tmp, "rb+") as f: os.fsync(f.fileno())
+        umask = os.umask(0); os.umask(umask)
+        for tmp, path in temps: os.chmod(tmp, 0o666 & ~umask); os.replace(tmp, path)
+    finally:
+        for tmp, _ in temps:
+            if os.path.exists(tmp): os.remove(tmp)
+    return [p for _, p in temps]
 
 # %% ../nbs/00_core.ipynb #dacd1fd1
 def check_writable(

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from .core import Embeddings, check_sets, l2_normalise
+from .data import ImageCaptionDataset
 from .gap import gap_plane, _pca2, umap_2d, gap_direction, shift, l2m_gap, PROJECTIONS, AXES
 from .viz import PALETTE
 
@@ -85,7 +86,7 @@ class Explorer:
     "Linked, interactive view of one or several embedding sets of the same items: projection, colours, pairs, neighbours, gap shift."
     def __init__(self,
         embs,                       # an `Embeddings`, or {name: Embeddings} of the same items (checkpoints, models)
-        dataset=None,               # the images' dataset, for thumbnails (must match the embeddings)
+        dataset:ImageCaptionDataset|None=None,  # the images' dataset, for thumbnails (must match the embeddings)
         color_by:str="modality",    # 'modality', a per-image label, 'own-pair rank' or 'k-occurrence'
         method:str="gap",           # projection: 'gap' (x along Δ/‖Δ‖), 'pca' or 'umap' (cached on disk)
         lam:float=0.0,              # gap shift λ (`gap.shift`, both sides): > 0 closes the gap

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from .core import Embeddings, column_sums, is_mapped, memory_budget, row_blocks, l2_normalise, atomic_write, fingerprint, fmt, table_html
+from .core import plotly_text, Embeddings, column_sums, is_mapped, memory_budget, row_blocks, l2_normalise, atomic_write, fingerprint, fmt, table_html
 
 # %% auto #0
 __all__ = ['PROJECTIONS', 'AXES', 'gap_vector', 'l2m_gap', 'cone_similarity', 'close_gap', 'matched_blocks', 'matched_cosines',
@@ -368,15 +368,15 @@ def projection_figure(
         lab = emb.labels[color_by]; names = emb.label_names.get(color_by)
         for side, pts, labs, sym in (("image", px, lab[ii], "circle"), ("text", py, lab[emb.image_of_text[tt]], "x")):
             fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"{side}s", marker=dict(size=5, symbol=sym, color=labs.numpy(), colorscale="Turbo", opacity=0.7),
-                                       text=[names[v] if names and v >= 0 else str(v) for v in labs.tolist()]))
+                                       text=[plotly_text(names[v]) if names and v >= 0 else str(v) for v in labs.tolist()]))
     else:
         fig.add_trace(go.Scattergl(x=px[:, 0], y=px[:, 1], mode="markers", name="images", marker=dict(size=5, color=PALETTE["image"], opacity=0.6)))
         fig.add_trace(go.Scattergl(x=py[:, 0], y=py[:, 1], mode="markers", name="texts", marker=dict(size=5, color=PALETTE["text"], opacity=0.6),
-                                   text=[cap[j] for j in tt.tolist()] if cap else None))
+                                   text=[plotly_text(cap[j]) for j in tt.tolist()] if cap else None))
     fig.add_trace(go.Scatter(x=c[:, 0], y=c[:, 1], mode="markers+text", text=["image centroid", "text centroid"], textposition="top center",
                              marker=dict(size=14, symbol="diamond", color=[PALETTE["image"], PALETTE["text"]], line=dict(color="black", width=1)), name="centroids"))
     fig.add_annotation(x=c[1, 0], y=c[1, 1], ax=c[0, 0], ay=c[0, 1], xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3, arrowwidth=2, arrowcolor="black")
-    title = f"{PROJECTIONS[method]} of {emb.meta.get('model', '')} embeddings: gap ‖Δ‖ = {l2m_gap(emb):.3f}"
+    title = f"{PROJECTIONS[method]} of {plotly_text(emb.meta.get('model', ''))} embeddings: gap ‖Δ‖ = {l2m_gap(emb):.3f}"
     if sampled: title += f"<br><sup>seeded sample of {n_img:,} images and {n_txt:,} captions</sup>"
     return fig.update_layout(title=title, width=760, height=560, xaxis_title=AXES[method][0], yaxis_title=AXES[method][1])
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-from .core import Embeddings, check_features, is_mapped, memory_budget, rows_of, l2_normalise, fmt, table_html, table_text
+from .core import Embeddings, check_features, is_mapped, memory_budget, rows_of, l2_normalise, fmt, plotly_text, table_html, table_text
 from .metrics import rank_queries, stable_topk, _groups, _summarise, check_cutoffs
 
 # %% auto #0
@@ -89,9 +89,12 @@ class HubnessResult:
         "Histogram of N_k: how many gallery items are retrieved how often."
         import plotly.graph_objects as go
         c = torch.bincount(self.n_k)
+        top = max(1, int(c.max()))
+        ticks = [m * 10 ** e for e in range(len(str(top)) + 1) for m in (1, 2, 5) if m * 10 ** e <= 2 * top]   # 1 2 5 10 20 50 ...: written out, never '2' for 20
         return go.Figure(go.Bar(x=list(range(len(c))), y=c.numpy(), marker_color="#1f77b4"),
-                         layout=dict(title=dict(text=f"k-occurrence {name} (k={self.k}): skewness {self.skewness:.2f}, anti-hubs {self.anti_hub_share:.1%}", font_size=14),
-                                     xaxis_title=f"N_{self.k}: queries that retrieve the item", yaxis_title="gallery items", yaxis_type="log", width=720, height=400))
+                         layout=dict(title=dict(text=f"k-occurrence {plotly_text(name) if name else ''} (k={self.k}): skewness {self.skewness:.2f}, anti-hubs {self.anti_hub_share:.1%}", font_size=14),
+                                     xaxis_title=f"N_{self.k}: queries that retrieve the item", yaxis_title="gallery items", width=720, height=400,
+                                     yaxis=dict(type="log", tickvals=ticks, ticktext=[f"{t:,}" for t in ticks])))
 
 # %% ../nbs/13_hubness.ipynb #ab37ee14
 def hubness_stats(n_k:Tensor, k:int)->HubnessResult:

@@ -297,11 +297,11 @@ def _groups(emb:Embeddings, by:str|None)->tuple:
     return lab, lab[emb.image_of_text]
 
 # %% ../nbs/10_metrics.ipynb #ee21c427
-def median_rank(first_rank:Tensor)->float:
-    "MedR as the retrieval literature computes it (VSE++): floor(median of the 0-based ranks) + 1."
+def median_rank(first_rank:Tensor)->int:
+    "MedR as the retrieval literature computes it (VSE++): floor(median of the 0-based ranks) + 1, a whole rank (it prints 2, not 2.000)."
     r = torch.as_tensor(first_rank).double() - 1
     if len(r) == 0: raise ValueError("no ranks: MedR of an empty set is undefined")
-    return math.floor(np.median(r.numpy())) + 1.0
+    return int(math.floor(np.median(r.numpy()))) + 1
 
 def _summarise(st:dict, ks)->dict:
     "Mean metrics over the queries that have at least one relevant item."

@@ -4,11 +4,11 @@
 
 # %% ../nbs/65_report.ipynb #53630245
 from __future__ import annotations
-import base64, gzip, html, json, math, sys, time, uuid
+import base64, gzip, html, json, math, sys, time, uuid, warnings
 from pathlib import Path
 import numpy as np
 import torch
-from .core import Embeddings, atomic_write, fmt
+from .core import Embeddings, atomic_write, atomic_write_all, check_writable, fmt, plotly_text, user_html, user_text
 from .compare import Comparison, compare
 
 # %% auto #0
@@ -52,7 +52,8 @@ def _figure(fig)->str:
 _CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}
 h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}
 table{border-collapse:collapse;margin:8px 0;font-size:92%}td,th{border:1px solid #e3e3e3;padding:3px 7px;text-align:right;vertical-align:top}
-caption{padding:4px 0}.note{font-size:88%;color:#555}.examples td{text-align:left;width:33%}"""
+caption{padding:4px 0}.note{font-size:88%;color:#555}.examples td{text-align:left;width:33%;overflow-wrap:anywhere}
+td,th,li,summary{overflow-wrap:anywhere}"""
 
 def _page(title:str, sections:list, note:str)->str:
     body = "".join(f"<section><h2>{html.escape(h)}</h2>{b}</section>" for h, b in sections if b)
@@ -61,6 +62,11 @@ def _page(title:str, sections:list, note:str)->str:
             f"<script id='xmodal-plotly' type='application/octet-stream'>{_plotly_js()}</script>{_LOADER}</body></html>")
 
 # %% ../nbs/65_report.ipynb #4e1dc203
+def _caption_html(c:str, n:int=240)->str:
+    "A caption as the page shows it: escaped and isolated; one longer than `n` characters cut there, the whole of it a click away."
+    if len(c) <= n: return user_html(c)
+    return f"<details><summary>{user_html(c[:n])}… <span class='note'>({len(c):,} characters)</span></summary>{user_html(c)}</details>"
+
 def _examples_html(emb:Embeddings, dataset, n:int=6)->str:
     "Thumbnails of the first `n` images with their first caption and their three nearest captions (✓: one of theirs)."
     from xmodal_lab.explore import Explorer, thumbnail_uri
@@ -70,10 +76,10 @@ def _examples_html(emb:Embeddings, dataset, n:int=6)->str:
         nb = ex.neighbours("image", i, k=3)
         own = {j for j, _, _ in nb["own"]}
         mine = emb.captions[nb["own"][0][0]] if nb["own"] and emb.captions else ""
-        near = "".join(f"<li>{'✓ ' if j in own else ''}{html.escape(emb.captions[j]) if emb.captions else f'caption {j}'} "
+        near = "".join(f"<li>{'✓ ' if j in own else ''}{_caption_html(emb.captions[j]) if emb.captions else f'caption {j}'} "
                        f"<span class='note'>{c:.3f}</span></li>" for j, c in nb["captions"])
         cells.append(f"<td><img src='{thumbnail_uri(dataset.image(i), 96)}' width='96' height='96' style='image-rendering:pixelated'/>"
-                     f"<div><b>image {i}</b>: “{html.escape(mine)}”</div><div class='note'>nearest captions</div><ol>{near}</ol></td>")
+                     f"<div><b>image {i}</b>: “{_caption_html(mine)}”</div><div class='note'>nearest captions</div><ol>{near}</ol></td>")
     rows = "".join("<tr>" + "".join(cells[k:k + 3]) + "</tr>" for k in range(0, len(cells), 3))
     return f"<table class='examples'>{rows}</table>"
 
@@ -101,16 +107,16 @@ def _single(emb:Embeddings, model=None, tokenizer=None, dataset=None, prompts=No
                 from xmodal_lab.calibration import reliability
                 e = reliability(z.logits, z.labels)["ece"]
                 summary["metrics"].update({f"zero-shot {lab} top-1": z.top1, f"ECE {lab}": e})
-                parts.append(f"<h3>{html.escape(lab)}</h3>" + z._repr_html_() + f"<p>ECE {fmt(e)} over all {len(z.labels)} items, uncalibrated. "
+                parts.append(f"<h3>{user_html(lab)}</h3>" + z._repr_html_() + f"<p>ECE {fmt(e)} over all {len(z.labels)} items, uncalibrated. "
                              f"No temperature was fitted: holding out half of {len(z.labels)} items leaves fewer than 10 to fit it on. "
-                             f"More items with a single '{html.escape(lab)}' label make the temperature-scaled figures.</p>")
+                             f"More items with a single '{user_html(lab)}' label make the temperature-scaled figures.</p>")
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 cal = calibration(z.logits, z.labels)
             summary["metrics"].update({f"zero-shot {lab} top-1": z.top1, f"ECE {lab}": cal.ece, f"ECE {lab} (temperature-scaled)": cal.ece_scaled,
                                        f"temperature {lab}": cal.temperature})
-            parts.append(f"<h3>{html.escape(lab)}</h3>" + z._repr_html_() + cal._repr_html_() + _figure(cal.plot()))
+            parts.append(f"<h3>{user_html(lab)}</h3>" + z._repr_html_() + cal._repr_html_() + _figure(cal.plot()))
         sections.append(("Zero-shot and calibration", "".join(parts)))
     hub = {d: hubness(emb, k=min(10, emb.n_images if d == "t2i" else emb.n_texts), direction=d) for d in ("t2i", "i2t")}
     summary["metrics"].update({f"hubness {d} skewness": h.skewness for d, h in hub.items()})
@@ -134,7 +140,7 @@ def _several(c:Comparison, max_points:int=1000)->tuple:
                  + _figure(c.plot())),
                 ("Cross-space geometry", c.geometry_html()),
                 ("Alignment and uniformity", _figure(plane(pts, title="One point per set"))),
-                ("Gap projections", "".join(_figure(projection_figure(e, max_points=max_points).update_layout(title=f"{html.escape(s)}: gap ‖Δ‖ = {c.table[s]['gap ‖Δ‖']:.3f}"))
+                ("Gap projections", "".join(_figure(projection_figure(e, max_points=max_points).update_layout(title=f"{plotly_text(s)}: gap ‖Δ‖ = {c.table[s]['gap ‖Δ‖']:.3f}"))
                                             for s, e in c.sets.items())),
                 ("Protocol", c._protocol_html())]
     return sections
@@ -163,27 +169,35 @@ def report(
     import csv, io
     from xmodal_lab import __version__
     t0 = time.time()
-    if isinstance(x, dict): x = compare(x, model_of=model if isinstance(model, dict) else None, **compare_kw)
-    if isinstance(x, Comparison):
-        sections = _several(x)
-        title = title or f"Comparison: {', '.join(x.names)}"
-        data = x.to_dict()
-        rows = [["set", "metric", "value", "lo", "hi", "diff", "diff_lo", "diff_hi", "significant"]] + \
-               [[s, m, *(d.get(k) for k in ("value", "lo", "hi", "diff", "diff_lo", "diff_hi", "significant"))] for s, ms in data["sets"].items() for m, d in ms.items()]
-    elif isinstance(x, Embeddings):
-        name, sections, summary = _single(x, model, tokenizer, dataset)
-        title = title or f"Embedding report: {name}"
-        data = {"format": "xmodal-lab/report/1", "name": name, **summary}
-        rows = [["metric", "value"]] + [[m, v] for m, v in summary["metrics"].items()]
-    else: raise TypeError(f"report takes an Embeddings, a dict of them or a Comparison, got {type(x).__name__}")
+    outputs = [Path(p) for p in (path, json_path, csv_path) if p]
+    if len(set(outputs)) < len(outputs): raise ValueError(f"two outputs name one file: {[str(p) for p in outputs]}")
+    for p in outputs: check_writable(p)                   # before the work: a folder or a read-only place fails now, not after it
+    path = Path(path)
+    with warnings.catch_warnings(record=True) as caught:  # what the engines warn about goes into the page too, not only to stderr
+        warnings.simplefilter("always")
+        if isinstance(x, dict): x = compare(x, model_of=model if isinstance(model, dict) else None, **compare_kw)
+        if isinstance(x, Comparison):
+            sections = _several(x)
+            title = title or f"Comparison: {', '.join(user_text(s) for s in x.names)}"
+            data = x.to_dict()
+            rows = [["set", "metric", "value", "lo", "hi", "diff", "diff_lo", "diff_hi", "significant"]] + \
+                   [[s, m, *(d.get(k) for k in ("value", "lo", "hi", "diff", "diff_lo", "diff_hi", "significant"))] for s, ms in data["sets"].items() for m, d in ms.items()]
+        elif isinstance(x, Embeddings):
+            name, sections, summary = _single(x, model, tokenizer, dataset)
+            title = title or f"Embedding report: {user_text(name)}"
+            data = {"format": "xmodal-lab/report/1", "name": name, **summary}
+            rows = [["metric", "value"]] + [[m, v] for m, v in summary["metrics"].items()]
+        else: raise TypeError(f"report takes an Embeddings, a dict of them or a Comparison, got {type(x).__name__}")
+    for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)   # shown as they would have been
+    said = list(dict.fromkeys(str(w.message) for w in caught if w.category is UserWarning and "xmodal_lab" in str(w.filename)))   # the package's caveats
+    if said: sections.append(("Warnings", "<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in said) + "</ul>"))
     note = f"Written by xmodal-lab {__version__} on {time.strftime('%Y-%m-%d %H:%M')}; self-contained, works offline."
     page = _page(title, sections, html.escape(note))
-    path = Path(path)
-    atomic_write(path, lambda tmp: open(tmp, "w", encoding="utf-8").write(page))
-    if json_path: atomic_write(json_path, lambda tmp: open(tmp, "w", encoding="utf-8").write(json.dumps(_clean(data), indent=1, ensure_ascii=False, default=_jsonable)))
+    text = {path: page}                                   # every output made before any is written: all of them, or none
+    if json_path: text[json_path] = json.dumps(_clean(data), indent=1, ensure_ascii=False, default=_jsonable)
     if csv_path:
-        buf = io.StringIO(); csv.writer(buf).writerows([[_csv_cell(v) for v in r] for r in rows])
-        atomic_write(csv_path, lambda tmp: open(tmp, "w", encoding="utf-8", newline="").write(buf.getvalue()))
+        buf = io.StringIO(); csv.writer(buf).writerows([[_csv_cell(v) for v in r] for r in rows]); text[csv_path] = buf.getvalue()
+    atomic_write_all([(p, lambda tmp, t=t: open(tmp, "w", encoding="utf-8", newline="").write(t)) for p, t in text.items()])
     return Written(path, seconds=time.time() - t0)
 
 def _csv_cell(v):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import Tensor, nn
-from .core import Embeddings, _rows, check_features, is_mapped, l2_normalise, memory_budget, row_blocks, table_html, table_text
+from .core import plotly_text, Embeddings, _rows, check_features, is_mapped, l2_normalise, memory_budget, row_blocks, table_html, table_text
 from .gap import close_gap
 
 # %% auto #0
@@ -270,7 +270,7 @@ def plane(points:dict, title:str="Alignment and uniformity")->"plotly.graph_obje
     import plotly.graph_objects as go
     names = list(points)
     xs, ys = [points[n][0] for n in names], [points[n][1] for n in names]
-    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="markers+text", text=names, textposition="top center", marker=dict(size=11, color=list(range(len(names))), colorscale="Viridis")))
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="markers+text", text=[plotly_text(n) for n in names], textposition="top center", marker=dict(size=11, color=list(range(len(names))), colorscale="Viridis")))
     return fig.update_layout(title=title, xaxis_title="alignment  ‖x − y‖² (lower: matched pairs closer)",
                              yaxis_title="uniformity, joint  (lower: more uniform)", width=640, height=460)
 
