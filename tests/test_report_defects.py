@@ -31,7 +31,7 @@ def test_geometry_rows_of_every_set():
     only_c = set(c.geometry["c"]) - set(c.geometry["b"])
     assert only_c, "the 16-D set has rows the 24-D one has not"
     page = c.geometry_html()
-    for k in only_c: assert f">{html.escape(k)}<" in page, k
+    for k in only_c: assert f">{html.escape(k)}" in page, k
 
 def test_outputs_checked_before_the_work_and_written_all_or_none(tmp_path, monkeypatch):
     "A folder given as --json failed after the whole report, with the HTML written and the JSON not."
@@ -82,3 +82,37 @@ def test_medr_is_a_whole_rank():
     from xmodal_lab.metrics import retrieval
     r = retrieval(pairs(n=50), ks=(1,))
     assert isinstance(r["i2t"]["MedR"], int) and ".000" not in r._repr_html_().split("MedR")[1][:40]
+
+def test_single_report_intervals_match_the_binomial(tmp_path):
+    "R@1 on n items is a proportion: its bootstrap interval matches the normal approximation to the binomial (independent truth)."
+    from xmodal_lab.report import retrieval_intervals
+    e = pairs(n=1000, d=32, noise=2.5)
+    v, lo, hi = retrieval_intervals(e, n_boot=2000)["i2t R@1"]
+    w = 1.96 * (v * (1 - v) / 1000) ** 0.5
+    assert 0.05 < v < 0.95 and abs(lo - (v - w)) < 0.008 and abs(hi - (v + w)) < 0.008, (v, lo, hi, w)
+
+def test_comparison_caveats_and_protocol():
+    "The protocol card says ties and relevance; weights are not the set names again; Mod-X angles carry their caveat; XBT warns when underdetermined."
+    a = pairs(n=300, d=64); b = pairs(n=300, d=64, seed=4)
+    b.meta = {"model": "another"}
+    c = compare({"a": a, "b": b}, n_boot=100)
+    assert {"ties", "relevance", "inputs"} <= set(c.protocol) and c.protocol["weights"] == "—"
+    page = c.geometry_html()
+    assert "rotation, mean angle (°) †" in page and "mean little between spaces" in page
+    assert "Fewer fit items" not in page                                  # 150 fit items, 64 dimensions
+    same = compare({"a": a, "a again": Embeddings(a.image, a.text, meta=dict(a.meta))}, n_boot=100)
+    assert "†" not in same.geometry_html()
+    wide = compare({"a": pairs(n=300, d=200), "b": pairs(n=300, d=200, seed=5)}, n_boot=100)
+    assert "Fewer fit items (150) than dimensions (200)" in wide.geometry_html()
+
+def test_cli_report_redacts_paths_and_hashes_inputs(tmp_path):
+    import hashlib, json
+    from xmodal_lab.cli import main
+    a = pairs(n=80); a.meta = {**a.meta, "source": str(tmp_path / "deep" / "secret" / "a.npy")}
+    pa, pb = a.save(tmp_path / "a.safetensors"), pairs(n=80, seed=1).save(tmp_path / "b.safetensors")
+    assert main(["report", f"a={pa}", f"b={pb}", "--n-boot", "100", "--out", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")]) == 0
+    text = (tmp_path / "r.json").read_text() + (tmp_path / "r.html").read_text()
+    assert str(tmp_path) not in text and "secret" not in text
+    assert json.loads((tmp_path / "r.json").read_text())["protocol"]["inputs"]["a"] == hashlib.sha256(pa.read_bytes()).hexdigest()
+    assert main(["report", f"a={pa}", "--no-redact-paths", "--out", str(tmp_path / "k.html")]) == 0
+    assert "secret" in (tmp_path / "k.html").read_text()

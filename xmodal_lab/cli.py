@@ -9,8 +9,8 @@ from pathlib import Path
 from .specs import SPEC_GRAMMAR, check_data_spec, is_checkpoint_path
 
 # %% auto #0
-__all__ = ['parse_data', 'demo_report', 'cmd_demo', 'cmd_embed', 'cmd_train_tiny', 'cmd_report', 'cmd_finetune', 'parser',
-           'check_args', 'cli_words', 'main']
+__all__ = ['parse_data', 'demo_report', 'cmd_demo', 'cmd_embed', 'cmd_train_tiny', 'input_hash', 'redact_paths', 'cmd_report',
+           'cmd_finetune', 'parser', 'check_args', 'cli_words', 'main']
 
 # %% ../nbs/90_cli.ipynb #5ad900dc
 def parse_data(spec:str, on_error:str="raise", img_key:str="filepath", caption_key:str|None=None, encoding:str="utf-8"):
@@ -102,6 +102,27 @@ def _named(spec:str)->tuple:
     if not sep or not name or os.sep in name: return Path(spec).stem if not Path(spec).is_dir() else Path(spec).name, spec
     return name, path
 
+def input_hash(path)->str:
+    "SHA-256 of a features file; for a folder, of its listing (names and sizes) and its index, prefixed 'listing:' (not every byte of every shard)."
+    import hashlib
+    p, h = Path(path), hashlib.sha256()
+    if p.is_file():
+        with open(p, "rb") as f:
+            for b in iter(lambda: f.read(1 << 20), b""): h.update(b)
+        return h.hexdigest()
+    for f in sorted(q for q in p.rglob("*") if q.is_file()):
+        h.update(f"{f.relative_to(p)}\0{f.stat().st_size}\n".encode())
+        if f.name == "index.json": h.update(f.read_bytes())
+    return "listing:" + h.hexdigest()
+
+def redact_paths(v):
+    "Provenance to share: every absolute local path (in a value or inside a sentence) becomes its file name."
+    import re
+    if isinstance(v, str): return re.sub(r"(?<![\w.:/])/(?:[^\s/'\"]+/)+([^\s/'\"]+)", r"\1", v)
+    if isinstance(v, dict): return {k: redact_paths(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return type(v)(redact_paths(x) for x in v)
+    return v
+
 def cmd_report(args)->int:
     from xmodal_lab.io import load_features
     from xmodal_lab.report import report
@@ -112,7 +133,8 @@ def cmd_report(args)->int:
         sets = {}
         for name, path in named:
             if name in sets: raise ValueError(f"two inputs are named '{name}': name them, e.g. before={path}")
-            sets[name] = load_features(path, name)
+            e = sets[name] = load_features(path, name)
+            e.meta = {**e.meta, "sha256": input_hash(path)}
         x = sets if len(sets) > 1 else next(iter(sets.values()))
     else:
         from xmodal_lab.models import load_model
@@ -120,6 +142,8 @@ def cmd_report(args)->int:
         ds = _data(args)
         model, _, _ = load_model(args.model, args.pretrained, seed=args.seed)
         x = embed(model, ds, batch_size=args.batch_size, bf16=args.bf16, cache=not args.no_cache, progress=not args.quiet)
+    if args.redact_paths:
+        for e in (x.values() if isinstance(x, dict) else [x]): e.meta = redact_paths(e.meta)
     kw = {"n_boot": args.n_boot, **({"baseline": args.baseline} if args.baseline else {})} if isinstance(x, dict) else {}
     path = report(x, args.out, dataset=ds, model=model, title=args.title, json_path=args.json, csv_path=args.csv, **kw)
     extra = "".join(f", {k} {v}" for k, v in (("JSON", args.json), ("CSV", args.csv)) if v)
@@ -193,6 +217,8 @@ def parser()->argparse.ArgumentParser:
     r.add_argument("--csv", default=None, help="and as CSV"); r.add_argument("--title", default=None)
     r.add_argument("--name", nargs=2, action="append", default=[], metavar=("NAME", "PATH"),
                    help="a set by name and path, for names that hold = or / (--name 'lr=1e-4' runs/a.safetensors); repeatable")
+    r.add_argument("--redact-paths", action=argparse.BooleanOptionalAction, default=True,
+                   help="provenance to share: local absolute paths become file names (default); --no-redact-paths keeps them")
     r.add_argument("--baseline", default=None, help="comparison: the set differences are taken from (default: the first)")
     r.add_argument("--n-boot", type=_whole(1), default=1000, help="comparison: bootstrap resamples"); r.set_defaults(fn=cmd_report)
     e = sub.add_parser("embed", help="embed a dataset and save an Embeddings file"); common(e, data=None)

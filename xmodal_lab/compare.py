@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from .core import Embeddings, fmt, item_difference, l2_normalise, memory_budget, plotly_text, table_html, user_html
+from .metrics import TIE_RULE
 
 # %% auto #0
 __all__ = ['ORDER', 'RESOLUTION', 'reorder', 'check_comparable', 'paired_bootstrap', 'percentile_interval', 'linear_cka',
@@ -343,12 +344,17 @@ def compare(
                          **spatial_disorder(a, b), **affinity_kl(a, b, temperature)}
             compat[name] = backward_compatibility(a, b, seed=seed)
     e0 = sets[baseline]
-    protocol = {"baseline": baseline, "dataset": e0.meta.get("dataset", "?"), "fingerprint": e0.meta.get("fingerprint"),
+    same_model = len({(e.meta.get("model"), e.dim) for e in sets.values()}) == 1 and bool(e0.meta.get("model"))
+    protocol = {"baseline": baseline, "dataset": e0.meta.get("dataset", "?"), "fingerprint": e0.meta.get("fingerprint") or "—",
+                "inputs": {k: v.meta.get("sha256") or v.meta.get("fingerprint") or "—" for k, v in sets.items()},
                 "images": e0.n_images, "captions": e0.n_texts, "aligned by": align_by or "position",
+                "relevance": "i2t: any of the image's captions (any-of-K); t2i: its image", "ties": TIE_RULE,
+                "rotation angles": ("checkpoints of one model (" + str(e0.meta.get("model")) + "): the angles compare coordinates they share") if same_model else
+                                   "the sets do not name one model: rotation angles compare coordinates, and mean little between spaces that do not share them",
                 "bootstrap": f"paired, {int(n_boot)} resamples of the {n} images (with their captions), seed {seed}, {level:.0%} percentile intervals",
                 "no interval": "ECE, the gap report's other numbers (L2I, RMG, cones, ...), uniformity, hubness: point estimates",
                 "affinity KL": f"temperature {temperature}, rows: " + ("all" if e0.n_images <= 5_000 and e0.n_texts <= 5_000 else "5,000 sampled per direction (seeded), each against the whole gallery"),
-                "weights": {k: v.meta.get("weights") or v.meta.get("model") for k, v in sets.items()}}
+                "weights": {k: v.meta["weights"] for k, v in sets.items() if v.meta.get("weights")} or "—"}
     return Comparison(table, intervals, diffs, geo, compat, protocol, sets)
 
 # %% ../nbs/60_compare.ipynb #f50ba887
@@ -419,12 +425,18 @@ def _geometry_html(self:Comparison)->str:
     if not self.geometry: return ""
     keys = list(dict.fromkeys(k for g in self.geometry.values() for k in g))     # every set's rows: a set of another dimension has others
     head = "".join(f"<th>{user_html(self.baseline)} → {user_html(s)}</th>" for s in self.geometry)
-    geo = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>" + "".join(f"<td>{fmt(g.get(k, math.nan))}</td>" for g in self.geometry.values()) + "</tr>" for k in keys)
-    comp = ""
+    caveat = not str(self.protocol.get("rotation angles", "")).startswith("checkpoints")   # Mod-X's angles need shared coordinates
+    mark = lambda k: html.escape(k) + (" †" if caveat and "rotation" in k else "")
+    geo = "".join(f"<tr><th style='text-align:left'>{mark(k)}</th>" + "".join(f"<td>{fmt(g.get(k, math.nan))}</td>" for g in self.geometry.values()) + "</tr>" for k in keys)
+    comp = (f"<p class='note'>† {html.escape(self.protocol['rotation angles'])}; CKA and the similarity changes do not depend on coordinates.</p>"
+            if caveat and any("rotation" in k for k in keys) else "")
     for s, c in self.compat.items():
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{fmt(v['i2t'])}</td><td>{fmt(v['t2i'])}</td></tr>" for k, v in c["rows"].items())
+        dim = max(self.sets[s].dim, self.sets[self.baseline].dim) if self.sets else 0
+        few = (f" <b>Fewer fit items ({c['fit items']}) than dimensions ({dim}):</b> the maps are underdetermined (ridge {c['ridge']:g}) and lose "
+               f"accuracy even between identical spaces; read the mapped rows against A→A and B→B, the ceilings." if c['fit items'] < dim else "")
         comp += (f"<p><b>Backward compatibility</b> (XBT): A = {user_html(self.baseline)}, B = {user_html(s)}; maps fitted on {c['fit items']} items, "
-                 f"R@1 on the other {c['test items']}</p><table><tr><th>queries → gallery</th><th>i2t R@1</th><th>t2i R@1</th></tr>{rows}</table>")
+                 f"R@1 on the other {c['test items']}.{few}</p><table><tr><th>queries → gallery</th><th>i2t R@1</th><th>t2i R@1</th></tr>{rows}</table>")
     return f"<table class='xmodal-geometry'><tr><th>cross-space geometry</th>{head}</tr>{geo}</table>{comp}"
 Comparison.geometry_html = _geometry_html
 

@@ -8,11 +8,11 @@ import base64, gzip, html, json, math, sys, time, uuid, warnings
 from pathlib import Path
 import numpy as np
 import torch
-from .core import Embeddings, atomic_write, atomic_write_all, check_writable, fmt, plotly_text, user_html, user_text
+from .core import Embeddings, atomic_write, atomic_write_all, check_writable, fmt, is_mapped, plotly_text, user_html, user_text
 from .compare import Comparison, compare
 
 # %% auto #0
-__all__ = ['Written', 'report']
+__all__ = ['retrieval_intervals', 'Written', 'report']
 
 # %% ../nbs/65_report.ipynb #57006411
 _LOADER = """<script>
@@ -83,6 +83,24 @@ def _examples_html(emb:Embeddings, dataset, n:int=6)->str:
     rows = "".join("<tr>" + "".join(cells[k:k + 3]) + "</tr>" for k in range(0, len(cells), 3))
     return f"<table class='examples'>{rows}</table>"
 
+def retrieval_intervals(
+    emb:Embeddings,
+    ks:tuple=(1, 5, 10),
+    n_boot:int=1000,        # resamples of the items (images with all their captions)
+    level:float=0.95,
+    seed:int=0,
+)->dict:                    # metric -> (value, low, high)
+    "Percentile bootstrap intervals over items for one set's retrieval metrics and alignment: the intervals `compare` gives each set."
+    from xmodal_lab.compare import _per_item, paired_bootstrap, percentile_interval
+    stats = _per_item(emb, ks)
+    boot = paired_bootstrap({"set": stats}, emb.n_images, n_boot=n_boot, seed=seed)["set"]
+    return {m: (float(num.sum() / den.sum()), *percentile_interval(boot[m], level)) for m, (num, den) in stats.items()}
+
+def _intervals_html(iv:dict, n:int, n_boot:int=1000)->str:
+    rows = "".join(f"<tr><th style='text-align:left'>{html.escape(m)}</th><td>{fmt(v)}</td><td>[{fmt(lo)}, {fmt(hi)}]</td></tr>" for m, (v, lo, hi) in iv.items())
+    return (f"<table><caption style='text-align:left'><b>With 95% intervals</b> <span class='note'>(percentile bootstrap, {n_boot} resamples of the "
+            f"{n:,} images with their captions, seed 0)</span></caption><tr><th>metric</th><th>value</th><th>interval</th></tr>{rows}</table>")
+
 def _single(emb:Embeddings, model=None, tokenizer=None, dataset=None, prompts=None, max_points:int=2000)->tuple:
     "Sections and the machine-readable summary of one embedding set."
     import warnings
@@ -96,7 +114,9 @@ def _single(emb:Embeddings, model=None, tokenizer=None, dataset=None, prompts=No
     name = str(emb.meta.get("name") or emb.meta.get("model") or "embeddings")
     r = retrieval(emb)
     summary = {"protocol": r.protocol, "metrics": {f"{d} {m}": v for d, ms in r.metrics.items() for m, v in ms.items()}}
-    sections = [("Embeddings", emb._repr_html_()), ("Retrieval", r._repr_html_())]
+    iv = {} if is_mapped(emb.image) or emb.n_images < 2 else retrieval_intervals(emb)    # a memory-mapped set: point estimates
+    summary["intervals"] = {m: [lo, hi] for m, (_, lo, hi) in iv.items()}
+    sections = [("Embeddings", emb._repr_html_()), ("Retrieval", r._repr_html_() + (_intervals_html(iv, emb.n_images) if iv else ""))]
     if model is not None:
         tokenizer = tokenizer or getattr(model, "xmodal_tokenizer", None)
         parts = []
@@ -186,7 +206,8 @@ def report(
             name, sections, summary = _single(x, model, tokenizer, dataset)
             title = title or f"Embedding report: {user_text(name)}"
             data = {"format": "xmodal-lab/report/1", "name": name, **summary}
-            rows = [["metric", "value"]] + [[m, v] for m, v in summary["metrics"].items()]
+            iv = summary["intervals"]
+            rows = [["metric", "value", "lo", "hi"]] + [[m, v, *iv.get(m, [None, None])] for m, v in summary["metrics"].items()]
         else: raise TypeError(f"report takes an Embeddings, a dict of them or a Comparison, got {type(x).__name__}")
     for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)   # shown as they would have been
     said = list(dict.fromkeys(str(w.message) for w in caught if w.category is UserWarning and "xmodal_lab" in str(w.filename)))   # the package's caveats
