@@ -67,3 +67,9 @@ def test_prose_check_flags_a_typed_result(tmp_path):
     nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": [m]} for m in md], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (tmp_path / "x.ipynb").write_text(json.dumps(nb))
     assert [(i, n) for i, n, _ in pn.typed_numbers(tmp_path / "x.ipynb")] == [(0, "0.561"), (0, "0.927")]
+
+def test_raw_link_in_a_signature_fails(site):
+    "nbdev turns a backticked name in a docment into [name](url); inside the signature's code block it showed as raw markdown."
+    bad = _check(site, "rawlink", "<html><body><pre>def f(\n    x, # the [`embed`](https://xmodal-lab.github.io/xmodal-lab/embed.html#embed) cache\n)</pre></body></html>")
+    assert bad == ["1 code blocks show a raw markdown link (a backticked name in a docment turned into [name](url)): write names in docments without backticks"]
+    assert _check(site, "plain", "<html><body><pre>def f(\n    x, # the embed cache\n)</pre><p><a href='x.html'>link</a></p></body></html>") == []

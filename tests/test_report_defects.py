@@ -116,3 +116,16 @@ def test_cli_report_redacts_paths_and_hashes_inputs(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["protocol"]["inputs"]["a"] == hashlib.sha256(pa.read_bytes()).hexdigest()
     assert main(["report", f"a={pa}", "--no-redact-paths", "--out", str(tmp_path / "k.html")]) == 0
     assert "secret" in (tmp_path / "k.html").read_text()
+
+def test_holm_across_the_table():
+    "Ten metrics per set are starred one interval at a time; with holm=True the family-wise reading, and the protocol says which was used."
+    from xmodal_lab.compare import holm_adjust
+    a, b = pairs(n=300), pairs(n=300, noise=2.1, seed=0)         # the same images, slightly noisier captions: small differences
+    plain, holm = compare({"a": a, "b": b}, n_boot=400), compare({"a": a, "b": b}, n_boot=400, holm=True)
+    assert plain.protocol["multiplicity"].startswith("none") and holm.protocol["multiplicity"].startswith("Holm")
+    stars = lambda c: {m for m in c.metrics if c.significant("b", m)}
+    assert stars(holm) <= stars(plain)                            # Holm never adds a star
+    k = len(holm.adjusted["b"]); p = {m: v for m, v in holm.adjusted["b"].items()}
+    raw = sorted(((v, m) for m, v in holm_adjust({"b": {m: 0.5 ** (i + 2) for i, m in enumerate(p)}})["b"].items()))
+    assert raw[0][0] == k * 0.5 ** (k + 1)                        # the smallest p times the family size
+    assert all(0 <= v <= 1 for v in p.values())

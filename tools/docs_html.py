@@ -13,8 +13,8 @@
    leaves the page's folder blocked, and a screenshot of the whole page, taken a viewport at a time, is saved beside it.
    The check fails on an error output in a notebook, stderr output in a cell not marked `#| warning: true`, a page
    error in the browser, a figure that does not draw (each stored plotly output must become a `.js-plotly-plot` with a
-   non-empty SVG), math that KaTeX cannot render or that renders without a box (a squashed √), a screenshot tile that
-   repeats an earlier one, or a request to the network.
+   non-empty SVG), math that KaTeX cannot render or that renders without a box (a squashed √), a raw markdown link
+   in a code block, a screenshot tile that repeats an earlier one, or a request to the network.
 
 Usage: python tools/docs_html.py [--check] [--only 20_gap 60_compare ...]    → pages and screenshots in _docs_local/
 """
@@ -144,10 +144,15 @@ def check_page(browser, page_path:Path, want_figs:int)->list:
     if not all(drawn): problems.append(f"{drawn.count(False)} of {len(drawn)} figures are blank")
     if (n := page.evaluate("document.querySelectorAll('.katex-error').length")): problems.append(f"{n} formulas KaTeX cannot render")
     problems += page.evaluate(FORMULA_BOXES)
+    if (n := page.evaluate(RAW_LINKS)): problems.append(f"{n} code blocks show a raw markdown link (a backticked name in a docment turned into [name](url)): "
+                                                        "write names in docments without backticks")
     if external: problems.append(f"{len(external)} requests to the network, e.g. {external[0]}")
     problems += screenshot_tiles(page, page_path.with_suffix(".png"))
     page.close()
     return problems
+
+# nbdev links `names` in docments; inside a signature's code block the link shows as raw markdown
+RAW_LINKS = r"""() => [...document.querySelectorAll('pre')].filter(e => /\]\((https?:\/\/|[\w.\/-]+\.html)/.test(e.textContent)).length"""
 
 # every rendered formula has a box, and so does every stretchy glyph in it (a radical, a brace: SVGs that CSS can squash)
 FORMULA_BOXES = """() => { const bad = [];

@@ -123,9 +123,9 @@ class CalibrationResult:
 
 # %% ../nbs/12_calibration.ipynb #4de861fd
 def calibration(
-    logits:Tensor,          # (N, C) logits, e.g. `ZeroShotResult.logits`
+    logits:Tensor,          # (N, C) logits, e.g. ZeroShotResult.logits
     labels:Tensor,          # (N,) true classes
-    fit_fraction:float=0.5, # share held out to fit the temperature, when no `fit` split is given
+    fit_fraction:float=0.5, # share held out to fit the temperature, when no fit split is given
     fit:tuple|None=None,    # (logits, labels) of a separate held-out split for the temperature
     n_bins:int=15,          # ECE bins
     seed:int=0,             # random split

@@ -144,7 +144,7 @@ def cmd_report(args)->int:
         x = embed(model, ds, batch_size=args.batch_size, bf16=args.bf16, cache=not args.no_cache, progress=not args.quiet)
     if args.redact_paths:
         for e in (x.values() if isinstance(x, dict) else [x]): e.meta = redact_paths(e.meta)
-    kw = {"n_boot": args.n_boot, **({"baseline": args.baseline} if args.baseline else {})} if isinstance(x, dict) else {}
+    kw = {"n_boot": args.n_boot, "holm": args.holm, **({"baseline": args.baseline} if args.baseline else {})} if isinstance(x, dict) else {}
     path = report(x, args.out, dataset=ds, model=model, title=args.title, json_path=args.json, csv_path=args.csv, **kw)
     extra = "".join(f", {k} {v}" for k, v in (("JSON", args.json), ("CSV", args.csv)) if v)
     print(f"report: {path} ({path.stat().st_size / 2**20:.1f} MB{extra}) in {time.time() - t0:.1f} s")
@@ -220,7 +220,9 @@ def parser()->argparse.ArgumentParser:
     r.add_argument("--redact-paths", action=argparse.BooleanOptionalAction, default=True,
                    help="provenance to share: local absolute paths become file names (default); --no-redact-paths keeps them")
     r.add_argument("--baseline", default=None, help="comparison: the set differences are taken from (default: the first)")
-    r.add_argument("--n-boot", type=_whole(1), default=1000, help="comparison: bootstrap resamples"); r.set_defaults(fn=cmd_report)
+    r.add_argument("--n-boot", type=_whole(1), default=1000, help="comparison: bootstrap resamples")
+    r.add_argument("--holm", action="store_true", help="comparison: ★ family-wise across the table (Holm's step-down on bootstrap p-values)")
+    r.set_defaults(fn=cmd_report)
     e = sub.add_parser("embed", help="embed a dataset and save an Embeddings file"); common(e, data=None)
     e.add_argument("--out", required=True, help="output .safetensors file, or a folder for shards (runs under torchrun, resumes)")
     e.add_argument("--shard-size", type=_whole(1), default=10_000, help="folder output: images per shard")

@@ -13,8 +13,9 @@ from .core import Embeddings, fmt, item_difference, l2_normalise, memory_budget,
 from .metrics import TIE_RULE
 
 # %% auto #0
-__all__ = ['ORDER', 'RESOLUTION', 'reorder', 'check_comparable', 'paired_bootstrap', 'percentile_interval', 'linear_cka',
-           'spatial_disorder', 'affinity_kl', 'fit_linear_map', 'backward_compatibility', 'Comparison', 'compare']
+__all__ = ['ORDER', 'RESOLUTION', 'reorder', 'check_comparable', 'paired_bootstrap', 'bootstrap_p', 'holm_adjust',
+           'percentile_interval', 'linear_cka', 'spatial_disorder', 'affinity_kl', 'fit_linear_map',
+           'backward_compatibility', 'Comparison', 'compare']
 
 # %% ../nbs/60_compare.ipynb #8c76ee60
 def reorder(emb:Embeddings, order)->Embeddings:
@@ -111,6 +112,20 @@ def paired_bootstrap(
             for m, f in ms.items():
                 out[s][m].append(f(W) if callable(f) else (W @ f[0]) / (W @ f[1]))
     return {s: {m: torch.cat(v) for m, v in ms.items()} for s, ms in out.items()}
+
+def bootstrap_p(d:Tensor)->float:
+    "Two-sided bootstrap p-value of a difference from its resampled values: twice the smaller share on either side of 0 (capped at 1)."
+    d = d[torch.isfinite(d)]
+    if len(d) == 0: return math.nan
+    return min(1.0, 2 * min(float((d <= 0).double().mean()), float((d >= 0).double().mean())))
+
+def holm_adjust(p:dict)->dict:
+    "Holm's step-down adjusted p-values over every (set, metric) of `p` (set -> metric -> p) taken as one family."
+    flat = sorted(((v, s, m) for s, ms in p.items() for m, v in ms.items() if math.isfinite(v)), key=lambda t: t[0])
+    out, run, k = {s: {m: math.nan for m in ms} for s, ms in p.items()}, 0.0, len(flat)
+    for i, (v, s, m) in enumerate(flat):
+        run = max(run, min(1.0, (k - i) * v)); out[s][m] = run
+    return out
 
 def percentile_interval(v:Tensor, level:float=0.95)->tuple:
     "The percentile bootstrap interval of resampled values `v` (NaN resamples, e.g. with no valid item, left out)."
@@ -251,9 +266,12 @@ class Comparison:
     compat:dict             # set -> backward-compatibility rows against the baseline
     protocol:dict
     sets:dict=field(default_factory=dict, repr=False)   # the (aligned) Embeddings, for figures and reports
+    adjusted:dict=field(default_factory=dict)            # set -> metric -> Holm-adjusted bootstrap p-value (compare(holm=True)); empty otherwise
 
     @property
     def baseline(self)->str: return self.protocol["baseline"]
+    @property
+    def level(self)->float: return self.protocol.get("level", 0.95)
     @property
     def names(self)->list: return list(self.table)
     @property
@@ -263,7 +281,9 @@ class Comparison:
         """Whether the interval of the difference from the baseline excludes 0 by more than the metrics' numerical
         resolution (`RESOLUTION`): a difference of float32 rounding is no difference."""
         d = self.diffs.get(name, {}).get(metric)
-        return d is not None and (d[1] > RESOLUTION or d[2] < -RESOLUTION)
+        if d is None or abs(d[0]) <= RESOLUTION: return False
+        if self.adjusted: return self.adjusted[name][metric] < 1 - self.level       # Holm across the table: family-wise
+        return d[1] > RESOLUTION or d[2] < -RESOLUTION
 
 # %% ../nbs/60_compare.ipynb #901bed1b
 def _point(f, n:int)->float:
@@ -295,6 +315,7 @@ def compare(
     prompts:dict|None=None, # label -> templates for zero-shot (default: the package's ensemble)
     temperature:float=0.01, # of the affinity rows (0.01 is CLIP's logit scale 100)
     geometry:bool=True,     # cross-space geometry and backward compatibility against the baseline
+    holm:bool=False,        # ★ family-wise across the table: Holm's step-down on the bootstrap p-values of every difference
 )->Comparison:
     "Compare embedding sets of the same items: metrics with intervals, differences from a baseline, and how the spaces relate."
     from xmodal_lab.gap import gap_report
@@ -330,10 +351,14 @@ def compare(
                     "hubness skew t2i": hubness(e, k=min(10, e.n_images), direction="t2i").skewness if e.n_images > 1 else math.nan})
         table[name] = row
         intervals[name] = {m: percentile_interval(v, level) for m, v in boot[name].items()}
+    pvalues = {}
     for name in names:
         if name == baseline: continue
         diffs[name] = {m: (table[name][m] - table[baseline][m], *percentile_interval(boot[name][m] - boot[baseline][m], level))
                        for m in boot[name] if m in boot[baseline]}
+        pvalues[name] = {m: bootstrap_p(boot[name][m] - boot[baseline][m]) for m in diffs[name]}
+    adjusted = holm_adjust(pvalues) if holm else {}
+    k = sum(len(v) for v in diffs.values())
     geo, compat = {}, {}
     if geometry:
         a = sets[baseline]
@@ -355,7 +380,11 @@ def compare(
                 "no interval": "ECE, the gap report's other numbers (L2I, RMG, cones, ...), uniformity, hubness: point estimates",
                 "affinity KL": f"temperature {temperature}, rows: " + ("all" if e0.n_images <= 5_000 and e0.n_texts <= 5_000 else "5,000 sampled per direction (seeded), each against the whole gallery"),
                 "weights": {k: v.meta["weights"] for k, v in sets.items() if v.meta.get("weights")} or "—"}
-    return Comparison(table, intervals, diffs, geo, compat, protocol, sets)
+    protocol["level"] = level
+    protocol["multiplicity"] = (f"Holm's step-down across the {k} differences of the table (family-wise {1 - level:.0%}), on bootstrap p-values" if holm else
+                                f"none: each ★ is one {level:.0%} interval; of {k} differences with no effect about {(1 - level) * k:.1f} would show a ★ by chance "
+                                "(compare(holm=True), or --holm, controls the family-wise error)")
+    return Comparison(table, intervals, diffs, geo, compat, protocol, sets, adjusted)
 
 # %% ../nbs/60_compare.ipynb #f50ba887
 def _num(v):
@@ -380,6 +409,7 @@ def _to_dict(self:Comparison)->dict:
     "Every number and the protocol, JSON-ready (NaN as null)."
     sets = {s: {m: {"value": _num(v), "lo": _num(self.intervals[s].get(m, (None, None))[0]), "hi": _num(self.intervals[s].get(m, (None, None))[1]),
                     **({"diff": _num(self.diffs[s][m][0]), "diff_lo": _num(self.diffs[s][m][1]), "diff_hi": _num(self.diffs[s][m][2]),
+                        **({"p_holm": _num(self.adjusted[s][m])} if self.adjusted else {}),
                         "significant": self.significant(s, m)} if m in self.diffs.get(s, {}) else {})}
                 for m, v in r.items()} for s, r in self.table.items()}
     return {"format": "xmodal-lab/comparison/1", "protocol": self.protocol, "sets": sets,

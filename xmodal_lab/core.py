@@ -139,8 +139,8 @@ def atomic_write_all(
 
 # %% ../nbs/00_core.ipynb #dacd1fd1
 def check_writable(
-    path:str|Path,     # an output file, or a folder when `folder`
-    folder:bool=False, # `path` is a folder that the work fills
+    path:str|Path,     # an output file, or a folder when folder
+    folder:bool=False, # path is a folder that the work fills
 )->Path:
     """Fail now, naming the path, when an output cannot be written (read-only disk, no permission, a folder where a file goes):
     before the work, not after it. Folders it had to create for the probe are removed again."""
@@ -421,8 +421,8 @@ def rows_of(x, i:int, j:int)->Tensor:
     return x.rows(i, j) if is_mapped(x) else x[i:j].float()
 
 def row_blocks(
-    x,                          # (N, D) tensor or `MappedRows`
-    rows:int|None=None,         # rows per block; default as many as fit `block_bytes` of float32
+    x,                          # (N, D) tensor or MappedRows
+    rows:int|None=None,         # rows per block; default as many as fit block_bytes of float32
     block_bytes:int|None=None,  # default a sixteenth of the memory budget (16 MiB of the default 256 MiB)
 ):
     "Yield (start, float32 block) over the rows of `x`: slices of a tensor, reads of a memory map."

@@ -203,7 +203,7 @@ DETAIL = ("full", "relational", "partial")
 # %% ../nbs/03_data.ipynb #c357e7ea
 def sample_scene(
     rng:np.random.Generator,
-    p_objects:tuple=(0.1, 0.45, 0.45),  # probabilities of 1, 2 and 3 objects (as `shapes`)
+    p_objects:tuple=(0.1, 0.45, 0.45),  # probabilities of 1, 2 and 3 objects (as shapes)
     combos:set|None=None,   # allowed (colour, shape) pairs
     n_objects:int|None=None,  # a fixed number of objects instead
 )->list:

@@ -93,7 +93,7 @@ def _drop_failed(dataset, failed:list)->tuple:
 # %% ../nbs/05_embed.ipynb #2626e0e6
 def weights_label(
     model:nn.Module,
-    now:str|None=None,   # its `weights_fingerprint`, when the caller has it already
+    now:str|None=None,   # its weights_fingerprint, when the caller has it already
 )->str:
     "What weights a model holds, in words: their source at load time, and whether they changed since (e.g. fine-tuned)."
     info = getattr(model, "xmodal", {})
@@ -133,15 +133,15 @@ def _say_losses(meta:dict, name:str):
 
 # %% ../nbs/05_embed.ipynb #9bb85c52
 def embed(
-    model:nn.Module,        # an open_clip model, e.g. from `load_model`
+    model:nn.Module,        # an open_clip model, e.g. from load_model
     dataset:ImageCaptionDataset,  # images and captions
-    preprocess=None,        # image transform; default the one `load_model` attached to the model
-    tokenizer=None,         # text tokenizer; default the one `load_model` attached to the model
+    preprocess=None,        # image transform; default the one load_model attached to the model
+    tokenizer=None,         # text tokenizer; default the one load_model attached to the model
     batch_size:int=64,      # images per forward pass
     num_workers:int=0,      # DataLoader workers decoding images
     bf16:bool=False,        # bfloat16 autocast
     cache:bool=True,        # read and write the on-disk cache
-    cache_dir:str|Path|None=None,  # default `$XMODAL_CACHE` or ~/.cache/xmodal-lab
+    cache_dir:str|Path|None=None,  # default $XMODAL_CACHE or ~/.cache/xmodal-lab
     device:str="cpu",       # where the model runs
     progress:bool=True,     # progress bars
     verbose:bool=True,      # print where the result came from

@@ -85,11 +85,11 @@ def _discrete_scale(names:list)->list:
 class Explorer:
     "Linked, interactive view of one or several embedding sets of the same items: projection, colours, pairs, neighbours, gap shift."
     def __init__(self,
-        embs,                       # an `Embeddings`, or {name: Embeddings} of the same items (checkpoints, models)
+        embs,                       # an Embeddings, or {name: Embeddings} of the same items (checkpoints, models)
         dataset:ImageCaptionDataset|None=None,  # the images' dataset, for thumbnails (must match the embeddings)
         color_by:str="modality",    # 'modality', a per-image label, 'own-pair rank' or 'k-occurrence'
         method:str="gap",           # projection: 'gap' (x along Δ/‖Δ‖), 'pca' or 'umap' (cached on disk)
-        lam:float=0.0,              # gap shift λ (`gap.shift`, both sides): > 0 closes the gap
+        lam:float=0.0,              # gap shift λ (gap.shift, both sides): > 0 closes the gap
         pairs:bool=False,           # draw lines between matched pairs
         max_points:int=50_000,      # show a seeded sample of items above this many points (the title says so)
         metric_images:int=5_000,    # the live metric line uses at most this many images (seeded) and their captions

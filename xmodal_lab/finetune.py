@@ -278,7 +278,7 @@ def finetune(
     train_data,             # an ImageCaptionDataset
     val_data=None,          # evaluated before training and after each epoch
     loss:nn.Module|None=None,  # a ClipLoss-like loss; default open_clip's ClipLoss
-    tokenizer=None, preprocess=None,  # default the ones `load_model` attached
+    tokenizer=None, preprocess=None,  # default the ones load_model attached
     epochs:int=3, batch_size:int=128,  # batch_size is the global batch, split across processes
     steps_per_epoch:int|None=None,     # cap on the steps of an epoch (default: every full batch)
     lr:float=1e-5, wd:float=0.2, warmup:float=0.1,  # AdamW peak lr, weight decay, warm-up fraction of all steps
@@ -288,7 +288,7 @@ def finetune(
     precision:str="auto",   # 'auto', 'bf16' or 'fp32'
     out:str|Path|None=None, # directory for checkpoints and log.jsonl (None: keep nothing)
     save_every:int|None=None,  # also checkpoint every this many steps (always at each epoch end)
-    resume:bool=False,      # continue from the latest checkpoint in `out`
+    resume:bool=False,      # continue from the latest checkpoint in out
     seed:int=0, device:str="auto", progress:bool=True,  # device: 'auto' (a GPU when there is one), 'cpu', 'cuda', ...
     callback=None,          # called as callback(step, entry) after each step
 )->FinetuneRun:

@@ -191,7 +191,7 @@ def shift(
     emb:Embeddings,         # the embeddings
     lam:float,              # shift size λ: > 0 closes the gap, < 0 widens it
     modality:str="both",    # 'both' (each side moves λ/2), 'image' or 'text' (that side moves λ)
-    direction:Tensor|None=None,  # the unit direction; default Δ/‖Δ‖ of `emb`
+    direction:Tensor|None=None,  # the unit direction; default Δ/‖Δ‖ of emb
 )->Embeddings:
     "The embedding-shift experiment of Liang et al.: move along the gap direction and renormalise."
     if modality not in ("both", "image", "text"): raise ValueError(f"modality must be 'both', 'image' or 'text', got {modality!r}")
@@ -401,7 +401,7 @@ def similarity_densities(emb:Embeddings, max_pairs:int=200_000, seed:int=0, bins
     return out
 
 def similarity_histograms(
-    emb,                    # `Embeddings`, or {panel title: Embeddings or `similarity_densities` output} for panels side by side
+    emb,                    # Embeddings, or {panel title: Embeddings or similarity_densities output} for panels side by side
     max_pairs:int=200_000, seed:int=0,
 ):
     "Histograms of cosine similarity: image–image, text–text, matched image–text and unmatched image–text (one panel per set)."

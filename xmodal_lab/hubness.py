@@ -30,7 +30,7 @@ def top_k_indices(
     k:int=10,               # top-k
     g_bias:Tensor|None=None,  # per-gallery offsets (remedies): scores are scale·(q·g) − g_bias
     scale:float=1.0,        # score scale
-    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (`core.MEMORY_BUDGET`, 256 MiB)
+    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (core.MEMORY_BUDGET, 256 MiB)
 )->Tensor:                  # (N, k) gallery indices, best first
     "The top-k gallery items of every query, in blocks of bounded memory."
     block_bytes = block_bytes or memory_budget()
@@ -61,9 +61,9 @@ def k_occurrence(
     q:Tensor,               # (N, D) unit queries
     g:Tensor,               # (M, D) unit gallery
     k:int=10,               # top-k
-    g_bias:Tensor|None=None,  # per-gallery offsets (remedies), see `rank_queries`
-    scale:float=1.0,        # score scale, see `rank_queries`
-    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (`core.MEMORY_BUDGET`, 256 MiB)
+    g_bias:Tensor|None=None,  # per-gallery offsets (remedies), see rank_queries
+    scale:float=1.0,        # score scale, see rank_queries
+    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (core.MEMORY_BUDGET, 256 MiB)
 )->Tensor:                  # (M,) how many queries have each gallery item in their top-k
     "N_k of every gallery item, in blocks."
     return torch.bincount(top_k_indices(q, g, k, g_bias, scale, block_bytes).flatten(), minlength=len(g))
@@ -111,9 +111,9 @@ def _direction(emb:Embeddings, direction:str)->tuple:
     raise ValueError(f"direction must be 't2i' or 'i2t', got {direction!r}")
 
 def hubness(
-    sim_or_emb,             # `Embeddings`, or an (N, M) similarity matrix
+    sim_or_emb,             # Embeddings, or an (N, M) similarity matrix
     k:int=10,               # top-k
-    direction:str="t2i",    # for `Embeddings`: text queries → image gallery, or the reverse
+    direction:str="t2i",    # for Embeddings: text queries → image gallery, or the reverse
 )->HubnessResult:
     "k-occurrence skewness, anti-hub share and top-1% occupancy."
     check_k(k)

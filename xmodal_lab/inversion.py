@@ -288,7 +288,7 @@ def _routes(native:Tensor, inv:InversionResult, labels:Tensor, steps:tuple=(), l
 # %% ../nbs/30_inversion.ipynb #fb327dcc
 def inversion_study(
     model:nn.Module, tokenizer,
-    emb,                    # `Embeddings` of this model on the evaluation split
+    emb,                    # Embeddings of this model on the evaluation split
     label:str,              # relevance label, e.g. "objects"
     n_images:int=300,       # OTI queries (image→image)
     n_texts:int=150,        # OVI queries (text→text), one caption per image

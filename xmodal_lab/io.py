@@ -41,7 +41,7 @@ Embeddings._tensors = _tensors
 # %% ../nbs/01_io.ipynb #ca990af7
 def _save(
     self:Embeddings,
-    path:str|Path,          # a `.safetensors` file
+    path:str|Path,          # a .safetensors file
     dtype:str="float32",    # storage of the rows: 'float32', or 'float16' (half the size; read back as float32, unit norm to 1e-3)
 )->Path:
     "Write to `path` atomically, with the manifest in the header."
@@ -157,8 +157,8 @@ def _memory_model(e:Embeddings, mapped:bool)->Embeddings:
 
 # %% ../nbs/01_io.ipynb #19c556af
 def read_safetensors(
-    path:str|Path,       # an Embeddings `.safetensors` (from `Embeddings.save` or the `embed` cache)
-    mapped:bool=False,   # leave the rows on disk (`MappedRows`) instead of reading them into memory
+    path:str|Path,       # an Embeddings .safetensors (from Embeddings.save or the embed cache)
+    mapped:bool=False,   # leave the rows on disk (MappedRows) instead of reading them into memory
     verify:bool=True,    # check the content hash and every row (one pass over the file, block by block)
 )->Embeddings:
     "The reader of the project's file: rows, caption links, labels, captions and provenance, verified against the content hash."
@@ -180,7 +180,7 @@ def write_index(
     out:Path,        # the folder of shards
     units:list,      # what each shard holds, in order (an image range, or a tar file), as its manifest records it
     ident:dict,      # what every shard of the run shares (model, weights hash, data, cache key 'key', storage 'dtype')
-    dataset,         # the dataset (its `label_names`)
+    dataset,         # the dataset (its label_names)
     prov:dict,       # the provenance of the run
 )->Path:
     "Check that every planned shard is there and of this run, then write the index atomically (rows numbered across shards)."
@@ -208,8 +208,8 @@ def read_index(folder:str|Path)->dict:
 
 # %% ../nbs/01_io.ipynb #d55a2355
 def read_shards(
-    folder:str|Path,     # a folder of shards with its index.json (`embed_shards`)
-    mapped:bool=False,   # leave the rows on disk (`MappedRows`) instead of reading them into memory
+    folder:str|Path,     # a folder of shards with its index.json (embed_shards)
+    mapped:bool=False,   # leave the rows on disk (MappedRows) instead of reading them into memory
     verify:bool=True,    # check every shard's size, content hash and rows against the index
 )->Embeddings:
     "The reader of a shard folder: one set, rows numbered across the shards in index order."
@@ -343,7 +343,7 @@ def _sha256(path:Path)->str:
 
 def mind_the_gap(
     name:str="clip",        # 'clip', 'clip_random', 'convirt' or 'convirt_random'
-    path=None,              # a local copy (a file, or a folder holding `<name>.npy` or `features_<name>.npy`)
+    path=None,              # a local copy (a file, or a folder holding <name>.npy or features_<name>.npy)
     cache_dir=None,         # where a download is kept (default: the package cache)
     download:bool=True,     # fetch from the public repository when there is no local copy
     mapped:bool=False,      # leave the rows on disk instead of reading them into memory
@@ -389,9 +389,9 @@ def format_of(path:str|Path)->str:
                      "or a folder of shards or of clip-retrieval output)")
 
 def load_features(
-    path:str|Path,         # a file or folder in one of `FORMATS`
+    path:str|Path,         # a file or folder in one of FORMATS
     name:str|None=None,    # the set's name in reports (meta 'name'; for .npy and clip-retrieval also 'model')
-    mapped:bool=False,     # leave the rows on disk (`MappedRows`), read block by block by the streaming engines
+    mapped:bool=False,     # leave the rows on disk (MappedRows), read block by block by the streaming engines
     verify:bool=True,      # check content hashes and every row (the project's formats)
 )->Embeddings:
     "Saved features of any supported format, in memory or memory-mapped: the same rows, captions and metadata either way."
@@ -405,7 +405,7 @@ def load_features(
     return e
 
 def _open(
-    path:str|Path,     # a file or folder in one of `FORMATS`
+    path:str|Path,     # a file or folder in one of FORMATS
     verify:bool=True,  # check content hashes and every row, block by block
 )->Embeddings:
     "Open saved embeddings memory-mapped: the rows stay on disk and are read block by block (`load_features(path, mapped=True)`)."

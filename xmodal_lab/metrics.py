@@ -249,12 +249,12 @@ def rank_queries(
     g_group:Tensor,         # (M,) group id of each gallery item; relevant = same group
     exclude:Tensor|None=None,  # (N,) gallery index to remove from each query's ranking (-1 = none), e.g. itself
     topk:int=0,             # also return the indices of the top-k gallery items per query
-    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (`core.MEMORY_BUDGET`, 256 MiB)
+    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (core.MEMORY_BUDGET, 256 MiB)
     scale:float=1.0,        # scores are scale·(q·g) − g_bias: a monotone map, except for the bias
     g_bias:Tensor|None=None,  # (M,) per-gallery-item offset (inverted-softmax hubness remedies)
     exact:bool=True,        # decide near-ties in float64 (identical vectors tie); False: float32 scores as they come
     progress:bool=False,    # progress bar over blocks
-    checked:bool=False,     # the rows are known finite and of unit norm (rows of an `Embeddings`, checked when it was made): skip the N×D check
+    checked:bool=False,     # the rows are known finite and of unit norm (rows of an Embeddings, checked when it was made): skip the N×D check
 )->dict:                    # per-query tensors: first_rank, ap, ap_at_r, r_precision, n_relevant[, topk]
     "Exact ranking statistics of every query against the gallery, in blocks of bounded memory."
     block_bytes = block_bytes or memory_budget()
@@ -350,7 +350,7 @@ def retrieval(
     ks:tuple=(1, 5, 10),    # cut-offs for R@K
     by:str|None=None,       # relevance by this per-image label instead of by the paired image
     directions:tuple=("i2t", "t2i"),  # image→text and/or text→image
-    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (`core.MEMORY_BUDGET`, 256 MiB)
+    block_bytes:int|None=None,  # one block of similarity rows; default the memory budget (core.MEMORY_BUDGET, 256 MiB)
 )->RetrievalResult:
     "Image→text (any-of-K over an image's captions) and text→image retrieval metrics."
     check_cutoffs(ks)

@@ -157,7 +157,7 @@ def compare_finetuning(
     evals:dict,             # split name -> dataset to evaluate on
     seeds:tuple=(0, 1, 2),  # one run per loss and seed (the seed sets batch order and the λ stream)
     progress:bool=True,
-    **finetune_kw,          # epochs, batch_size, lr, ... for `finetune`
+    **finetune_kw,          # epochs, batch_size, lr, ... for finetune
 )->list:                    # one dict per (method, seed, split)
     "Fine-tune with each loss over seeds at the same budget; evaluate the start model and every run on every split."
     from xmodal_lab.finetune import finetune, val_metrics

@@ -84,7 +84,7 @@ class ProbeResult:
 def swap_probe(
     model, tokenizer=None,  # any open_clip model and its tokenizer (models from load_model carry theirs)
     ds=None,                # the images; with the shapes world v2, the items come with it
-    items:list|None=None,   # [(image index, kind, true caption, swapped caption)]; default `swap_items(ds)`
+    items:list|None=None,   # [(image index, kind, true caption, swapped caption)]; default swap_items(ds)
     preprocess=None, batch_size:int=64, seed:int=0,
 )->ProbeResult:
     "Structure-CLIP's test: how often the true caption beats its swapped twin (relation reversed, attributes exchanged, one replaced); chance is 0.5."
@@ -122,7 +122,7 @@ def insertion_items(ds, seed:int=0)->list:
 @torch.no_grad()
 def insertion_probe(
     model, tokenizer=None, ds=None,
-    items:list|None=None,   # [(image index, base caption, caption with true attributes inserted, with false ones)]; default `insertion_items(ds)`
+    items:list|None=None,   # [(image index, base caption, caption with true attributes inserted, with false ones)]; default insertion_items(ds)
     preprocess=None, batch_size:int=64, seed:int=0,
 )->ProbeResult:
     "XMAI's test: text→image MRR of each caption's own image, before and after inserting attributes the image has (and, as the control, attributes it lacks)."

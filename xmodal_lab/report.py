@@ -156,7 +156,9 @@ def _several(c:Comparison, max_points:int=1000)->tuple:
     from xmodal_lab.gap import projection_figure
     pts = {s: align_uniform_report(e, name=s).point() for s, e in c.sets.items()}
     sections = [("Metrics", c.metrics_html() + "<p class='note'>Brackets: " + html.escape(c.protocol["bootstrap"]) +
-                 ". Below each non-baseline value: its difference from the baseline with the interval of the difference; ★ where that interval excludes 0.</p>"
+                 ". Below each non-baseline value: its difference from the baseline with the interval of the difference; ★ "
+                 + ("where Holm's step-down across the table keeps it" if c.adjusted else "where that interval excludes 0")
+                 + ". Multiplicity: " + html.escape(c.protocol.get("multiplicity", "none")) + ".</p>"
                  + _figure(c.plot())),
                 ("Cross-space geometry", c.geometry_html()),
                 ("Alignment and uniformity", _figure(plane(pts, title="One point per set"))),
@@ -175,15 +177,15 @@ class Written(type(Path())):
 
 # %% ../nbs/65_report.ipynb #28bd507e
 def report(
-    x,                      # an `Embeddings`, a {name: Embeddings} dict (compared), or a `Comparison`
+    x,                      # an Embeddings, a {name: Embeddings} dict (compared), or a Comparison
     path,                   # the HTML file to write
     dataset=None,           # the images, for thumbnails with captions and neighbours (one set)
     model=None,             # for zero-shot and calibration: a model (one set), or {name: model} (several)
-    tokenizer=None,         # its tokenizer (default: the one `load_model` attached)
+    tokenizer=None,         # its tokenizer (default: the one load_model attached)
     title:str|None=None,    # the page title
     json_path=None,         # also write every number and the protocol as JSON
     csv_path=None,          # and as CSV
-    **compare_kw,           # passed to `compare` for several sets (baseline, n_boot, align_by, ...)
+    **compare_kw,           # passed to compare for several sets (baseline, n_boot, align_by, ...)
 )->Written:                 # the HTML file's path, with its size and the time the report took
     "One self-contained HTML report (plotly.js embedded once, thumbnails inline, works offline), with JSON and CSV twins."
     import csv, io

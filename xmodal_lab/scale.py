@@ -146,8 +146,8 @@ def _same_weights(model, rank:int, world:int):
 
 # %% ../nbs/07_scale.ipynb #a24f1a3a
 def embed_shards(
-    model,                  # an open_clip model, e.g. from `load_model`
-    dataset,                # an `ImageCaptionDataset` (cut into ranges of images), or `webdataset_captions(...)` (one shard per tar)
+    model,                  # an open_clip model, e.g. from load_model
+    dataset,                # an ImageCaptionDataset (cut into ranges of images), or webdataset_captions(...) (one shard per tar)
     out:str|Path,           # the folder of shards and their index
     shard_size:int=10_000,  # images per shard (with all their captions)
     batch_size:int=64, num_workers:int=0,

@@ -88,11 +88,11 @@ def train_clip(
     warmup:float=0.05,      # fraction of steps for linear warm-up
     temperature="learnable",  # 'learnable' or a fixed logit scale
     seed:int=0,             # batch order
-    twins:float=0.0,        # share of each batch made of near-duplicate pairs (`sample_batch`)
+    twins:float=0.0,        # share of each batch made of near-duplicate pairs (sample_batch)
     progress:bool=True,     # show a progress bar
-    callback=None,          # called as callback(step, model) every `every` steps
+    callback=None,          # called as callback(step, model) every every steps
     every:int=100,          # callback period
-    hard_negatives=None,    # Structure-CLIP option: fn(ds, image indices, rng) -> (batch rows, true captions, negative captions), e.g. `probes.swap_negatives`
+    hard_negatives=None,    # Structure-CLIP option: fn(ds, image indices, rng) -> (batch rows, true captions, negative captions), e.g. probes.swap_negatives
     neg_weight:float=1.0,   # weight of the hard-negative margin loss
     margin:float=0.1,       # its margin, on cosines (Structure-CLIP's 0.1)
 )->list:                    # per-step log dicts
@@ -143,7 +143,7 @@ def _unmatched_moments(x:torch.Tensor, y:torch.Tensor, matched:torch.Tensor)->tu
 def evaluate_tiny(
     model, tokenizer,
     ds:ShapesDataset|None=None,      # retrieval and geometry split; default the test split
-    one_object:ShapesDataset|None=None,  # zero-shot split; default `one_object_split()`
+    one_object:ShapesDataset|None=None,  # zero-shot split; default one_object_split()
     batch_size:int=250,
     keep:dict|None=None,             # when given, the embeddings computed here are left in it ('test', 'one_object'), for reuse
 )->dict:
@@ -258,7 +258,7 @@ def tiny_model(conv_stem="config", seed:int=0)->tuple:
 
 def shape_probe(
     model, tokenizer, n_train:int=1500, n_test:int=600,
-    test=None,              # the `Embeddings` of `one_object_split(n_test)` by this model, when they are at hand (`evaluate_tiny(keep=)`)
+    test=None,              # the Embeddings of one_object_split(n_test) by this model, when they are at hand (evaluate_tiny(keep=))
 )->float:
     "Does the image tower encode shape? Accuracy of a logistic regression on the image features of one-object validation images, tested on one-object test images (chance 0.25)."
     from sklearn.linear_model import LogisticRegression

@@ -68,7 +68,7 @@ class _LSE:
 def uniformity(
     x:Tensor,        # (N, D) embeddings, or memory-mapped rows; L2-normalised block by block
     t:float=2.0,     # Gaussian-kernel temperature of Wang & Isola
-    block:int|None=None,  # side of the square Gram-matrix tiles; default fills `block_bytes`
+    block:int|None=None,  # side of the square Gram-matrix tiles; default fills block_bytes
     block_bytes:int|None=None,  # memory of one tile of float32 products (default a quarter of the memory budget: 64 MiB)
 )->float:            # log of the mean pairwise Gaussian potential, over pairs i < j
     "Wang & Isola uniformity, exact, in square tiles of bounded memory."

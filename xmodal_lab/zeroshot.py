@@ -67,11 +67,11 @@ class ZeroShotResult:
 def zero_shot(
     model,                  # an open_clip model (for its text tower and logit scale)
     tokenizer,              # its tokenizer
-    emb_or_images,          # `Embeddings` (with `labels[by]`) or an (N, D) tensor of image embeddings
-    classnames:list|None=None,  # class names; default the label's names in the `Embeddings`
+    emb_or_images,          # Embeddings (with labels[by]) or an (N, D) tensor of image embeddings
+    classnames:list|None=None,  # class names; default the label's names in the Embeddings
     templates:list=("a photo of a {}.",),  # prompt templates
-    labels:Tensor|None=None,    # (N,) true classes, when `emb_or_images` is a tensor
-    by:str|None=None,       # which label of the `Embeddings` to classify
+    labels:Tensor|None=None,    # (N,) true classes, when emb_or_images is a tensor
+    by:str|None=None,       # which label of the Embeddings to classify
 )->ZeroShotResult:
     "Zero-shot classification with prompt ensembling; images labelled -1 are left out."
     if isinstance(emb_or_images, Embeddings):
@@ -106,7 +106,7 @@ def zero_shot(
 def zero_shot_all(
     model, tokenizer,       # the model and its tokenizer
     emb:Embeddings,         # embeddings with per-image labels
-    prompts:dict|None=None, # label -> templates; default `ZERO_SHOT_PROMPTS`
+    prompts:dict|None=None, # label -> templates; default ZERO_SHOT_PROMPTS
     min_items:int=4,        # skip a label with fewer labelled images
 )->dict:                    # label -> ZeroShotResult
     "Zero-shot on every label of `emb` that has prompts and enough labelled images: the one loop `evaluate` and fine-tuning share."
