@@ -73,3 +73,10 @@ def test_raw_link_in_a_signature_fails(site):
     bad = _check(site, "rawlink", "<html><body><pre>def f(\n    x, # the [`embed`](https://xmodal-lab.github.io/xmodal-lab/embed.html#embed) cache\n)</pre></body></html>")
     assert bad == ["1 code blocks show a raw markdown link (a backticked name in a docment turned into [name](url)): write names in docments without backticks"]
     assert _check(site, "plain", "<html><body><pre>def f(\n    x, # the embed cache\n)</pre><p><a href='x.html'>link</a></p></body></html>") == []
+
+def test_internals_on_an_api_page_fail(site):
+    "Private names (`_select`, `Explorer._set_state`) and object's 'Call self as a function.' on an API page are reported."
+    bad = _check(site, "internals", "<html><body><h3>_select</h3><h3>Explorer._set_state</h3><h3>Explorer.select</h3>"
+                                     "<h3>str</h3><p>Call self as a function.</p></body></html>")
+    assert len(bad) == 1 and "_select, Explorer._set_state, a docstring inherited from object" in bad[0], bad
+    assert _check(site, "public", "<html><body><h3>Explorer.select</h3><h3>load_features</h3></body></html>") == []

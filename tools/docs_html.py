@@ -144,12 +144,17 @@ def check_page(browser, page_path:Path, want_figs:int)->list:
     if not all(drawn): problems.append(f"{drawn.count(False)} of {len(drawn)} figures are blank")
     if (n := page.evaluate("document.querySelectorAll('.katex-error').length")): problems.append(f"{n} formulas KaTeX cannot render")
     problems += page.evaluate(FORMULA_BOXES)
+    if (names := page.evaluate(INTERNALS)): problems.append(f"the API shows internals: {', '.join(names[:5])} — document the public names users call")
     if (n := page.evaluate(RAW_LINKS)): problems.append(f"{n} code blocks show a raw markdown link (a backticked name in a docment turned into [name](url)): "
                                                         "write names in docments without backticks")
     if external: problems.append(f"{len(external)} requests to the network, e.g. {external[0]}")
     problems += screenshot_tiles(page, page_path.with_suffix(".png"))
     page.close()
     return problems
+
+# API entries of private names (`_select`), and dunders documented by object's docstring ("Call self as a function.")
+INTERNALS = r"""() => [...document.querySelectorAll('h3, h4')].map(h => h.textContent.replace('¶', '').trim())
+  .filter(t => /^(\w+\.)?_[A-Za-z]/.test(t)).concat(document.body.innerText.includes('Call self as a function.') ? ['a docstring inherited from object (Call self as a function.)'] : [])"""
 
 # nbdev links `names` in docments; inside a signature's code block the link shows as raw markdown
 RAW_LINKS = r"""() => [...document.querySelectorAll('pre')].filter(e => /\]\((https?:\/\/|[\w.\/-]+\.html)/.test(e.textContent)).length"""

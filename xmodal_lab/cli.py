@@ -47,6 +47,7 @@ def demo_report(emb, model=None, tokenizer=None)->str:
 
 # %% ../nbs/90_cli.ipynb #60fa5672
 def cmd_demo(args)->int:
+    "`xmodal-lab demo`: the embedded default on held-out shapes, its text summary, and an HTML report with --report."
     from xmodal_lab.models import load_model
     from xmodal_lab.embed import embed
     t0 = time.time()
@@ -65,6 +66,7 @@ def cmd_demo(args)->int:
 
 # %% ../nbs/90_cli.ipynb #faef73d7
 def cmd_embed(args)->int:
+    "`xmodal-lab embed`: a dataset through a model into one .safetensors file, or into shards (a folder) under torchrun."
     from xmodal_lab.models import load_model
     from xmodal_lab.embed import embed
     ds = _data(args)
@@ -90,6 +92,7 @@ def cmd_embed(args)->int:
 
 # %% ../nbs/90_cli.ipynb #caa2aa62
 def cmd_train_tiny(args)->int:
+    "`xmodal-lab train-tiny`: train xmodal-tiny with the shipped recipe (or changes to it) and write its weights and card."
     from xmodal_lab.tiny import train_tiny
     card = train_tiny(out=args.out, steps=args.steps, temperature=args.temperature, seed=args.seed, progress=not args.quiet)
     print(json.dumps(card["metrics"], indent=1))
@@ -124,6 +127,7 @@ def redact_paths(v):
     return v
 
 def cmd_report(args)->int:
+    "`xmodal-lab report`: one self-contained HTML report of saved features (several: a comparison), or of a model on a dataset."
     from xmodal_lab.io import load_features
     from xmodal_lab.report import report
     t0 = time.time()
@@ -155,6 +159,7 @@ def _train_arg(v:str):
     return int(v) if v.isdigit() else v
 
 def cmd_finetune(args)->int:
+    "`xmodal-lab finetune`: fine-tune a model (contrastive or m²-mix), one process or DDP under torchrun, resumable."
     from xmodal_lab.models import load_model, save_weights
     from xmodal_lab.finetune import finetune
     from xmodal_lab.mixup import M2MixLoss

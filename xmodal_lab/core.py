@@ -27,7 +27,7 @@ def _rows(mask:Tensor, n:int=5)->str:
 def check_features(
     x:Tensor,          # (N, D) features of one modality
     name:str="image",  # what they are, for the error message
-)->Tensor:             # `x` as float32, unchanged otherwise
+)->Tensor:             # x as float32, unchanged otherwise
     "Raise a clear `ValueError` for empty, non-2-D, non-finite or zero-norm features."
     x = torch.as_tensor(x)
     if x.ndim != 2: raise ValueError(f"{name} embeddings must be a 2-D (N, D) array, got shape {tuple(x.shape)}")
@@ -460,6 +460,7 @@ def _repr_html_(self:Embeddings)->str:
     return f"<table><caption style='text-align:left'><b>Embeddings</b></caption>{rows}</table>"
 Embeddings._repr_html_ = _repr_html_
 
-def __repr__(self:Embeddings)->str:
+def _repr(self:Embeddings)->str:
+    "One line: the counts, the dimension and the model."
     return f"Embeddings({self.n_images} images, {self.n_texts} captions, D={self.dim}, model={self.meta.get('model', '?')})"
-Embeddings.__repr__ = __repr__
+Embeddings.__repr__ = _repr

@@ -231,7 +231,7 @@ def tiny_variant(
     train:bool=True,     # train the variant when it is not cached yet (about 25 minutes on one CPU thread at the default budget)
     progress:bool=True,  # progress bar while training
     **overrides,         # the RECIPE entries that differ, e.g. temperature=50.0 or steps=600
-)->Path:                 # its weights: the shipped file for `RECIPE` itself, else `models/tiny_<recipe hash>.safetensors` in the cache
+)->Path:                 # its weights: the shipped file for RECIPE itself, else models/tiny_<recipe hash>.safetensors in the cache
     "Weights of `xmodal-tiny` trained with a changed recipe, cached under the recipe's content hash (a changed recipe never reuses old weights)."
     from xmodal_lab.models import TINY_WEIGHTS
     from xmodal_lab.core import default_cache_dir
@@ -273,7 +273,7 @@ def shape_probe(
 def recipe_sweep(
     runs:list,              # one dict per run: RECIPE entries to change, and 'conv_stem' (None: linear patchify; a channel list; 'config')
     progress:bool=True,
-)->list:                    # one row per run: its settings, the seconds, `evaluate_tiny`'s metrics and the shape probe
+)->list:                    # one row per run: its settings, the seconds, evaluate_tiny's metrics and the shape probe
     "Train and evaluate one tiny model per setting, everything else from `RECIPE`."
     rows = []
     for run in runs:
