@@ -129,3 +129,21 @@ def test_holm_across_the_table():
     raw = sorted(((v, m) for m, v in holm_adjust({"b": {m: 0.5 ** (i + 2) for i, m in enumerate(p)}})["b"].items()))
     assert raw[0][0] == k * 0.5 ** (k + 1)                        # the smallest p times the family size
     assert all(0 <= v <= 1 for v in p.values())
+
+def test_single_report_plane_has_the_random_twin(tmp_path):
+    "One point on the alignment–uniformity plane says little; the random-initialised twin on the same data is the reference."
+    from xmodal_lab.models import load_model
+    from xmodal_lab.data import shapes
+    from xmodal_lab.embed import embed
+    from xmodal_lab.report import report, random_twin
+    from xmodal_lab.evaluation import evaluate
+    model, _, tok = load_model()
+    ds = shapes("test", n=60)
+    e = embed(model, ds, progress=False, verbose=False, cache=False)
+    twin = random_twin(model, ds, cache=False)
+    assert twin.meta["name"] == "xmodal-tiny at random init (seed 0)" and twin.n_texts == e.n_texts
+    page = report(e, tmp_path / "r.html", reference=twin).read_text()
+    assert "Reference: \u2068xmodal-tiny at random init (seed 0)\u2069" in page and "at random init (seed 0)" in page.split("Alignment and uniformity")[-1]
+    assert "No reference point" in report(e, tmp_path / "s.html").read_text()
+    ev = evaluate(e, model, tok)                                   # 60 images: too few to fit a temperature; no crash, no calibration row
+    assert all(int(0.5 * len(z.labels)) >= 10 for k, z in ev.zero_shot.items() if k in ev.calibration)

@@ -59,7 +59,9 @@ def cmd_demo(args)->int:
     print(demo_report(emb, model, tokenizer))
     if args.report:
         from xmodal_lab.report import report
-        path = report(emb, args.report, dataset=ds, model=model, tokenizer=tokenizer)
+        from xmodal_lab.report import random_twin
+        twin = random_twin(model, ds, batch_size=args.batch_size, bf16=args.bf16, cache=not args.no_cache)   # where training started
+        path = report(emb, args.report, dataset=ds, model=model, tokenizer=tokenizer, reference=twin)
         print(f"\nreport: {path.resolve()} ({path.stat().st_size / 2**20:.1f} MB): open it in a browser")
     print(f"\ndone in {time.time() - t0:.1f} s")
     return 0
@@ -131,7 +133,7 @@ def cmd_report(args)->int:
     from xmodal_lab.io import load_features
     from xmodal_lab.report import report
     t0 = time.time()
-    model = ds = None
+    model = ds = reference = None
     named = [_named(s) for s in args.inputs] + [tuple(p) for p in args.name]
     if named:
         sets = {}
@@ -146,10 +148,12 @@ def cmd_report(args)->int:
         ds = _data(args)
         model, _, _ = load_model(args.model, args.pretrained, seed=args.seed)
         x = embed(model, ds, batch_size=args.batch_size, bf16=args.bf16, cache=not args.no_cache, progress=not args.quiet)
+        from xmodal_lab.report import random_twin
+        reference = random_twin(model, ds, batch_size=args.batch_size, bf16=args.bf16, cache=not args.no_cache)   # where training started
     if args.redact_paths:
-        for e in (x.values() if isinstance(x, dict) else [x]): e.meta = redact_paths(e.meta)
+        for e in [*(x.values() if isinstance(x, dict) else [x]), *([reference] if reference is not None else [])]: e.meta = redact_paths(e.meta)
     kw = {"n_boot": args.n_boot, "holm": args.holm, **({"baseline": args.baseline} if args.baseline else {})} if isinstance(x, dict) else {}
-    path = report(x, args.out, dataset=ds, model=model, title=args.title, json_path=args.json, csv_path=args.csv, **kw)
+    path = report(x, args.out, dataset=ds, model=model, title=args.title, json_path=args.json, csv_path=args.csv, reference=reference, **kw)
     extra = "".join(f", {k} {v}" for k, v in (("JSON", args.json), ("CSV", args.csv)) if v)
     print(f"report: {path} ({path.stat().st_size / 2**20:.1f} MB{extra}) in {time.time() - t0:.1f} s")
     return 0

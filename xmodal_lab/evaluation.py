@@ -72,7 +72,8 @@ def evaluate(
     zs = zero_shot_all(model, tokenizer, emb, prompts) if model is not None else {}
     with warnings.catch_warnings():       # a temperature the data cannot determine is noted in its result and in the summary
         warnings.simplefilter("ignore")
-        cal = {lab: calibration(z.logits, z.labels) for lab, z in zs.items()}
+        cal = {lab: calibration(z.logits, z.labels) for lab, z in zs.items()
+               if int(0.5 * len(z.labels)) >= 10}   # a temperature needs 10 held-out items to fit on: fewer, and the label has no calibration row
     hub = {d: hubness(emb, k=min(k, len(emb.image if d == "t2i" else emb.text)), direction=d) for d in ("t2i", "i2t")}
     return Evaluation(retrieval(emb), retrieval(emb, by="objects", ks=(1, 5), directions=("i2t",)) if "objects" in emb.labels else None,
                       zs, cal, hub, {"L2M": l2m_gap(emb), "cone image": cone_similarity(emb.image), "cone text": cone_similarity(emb.text)})

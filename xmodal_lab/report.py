@@ -12,7 +12,7 @@ from .core import Embeddings, atomic_write, atomic_write_all, check_writable, fm
 from .compare import Comparison, compare
 
 # %% auto #0
-__all__ = ['retrieval_intervals', 'Written', 'report']
+__all__ = ['retrieval_intervals', 'random_twin', 'Written', 'report']
 
 # %% ../nbs/65_report.ipynb #57006411
 _LOADER = """<script>
@@ -101,7 +101,23 @@ def _intervals_html(iv:dict, n:int, n_boot:int=1000)->str:
     return (f"<table><caption style='text-align:left'><b>With 95% intervals</b> <span class='note'>(percentile bootstrap, {n_boot} resamples of the "
             f"{n:,} images with their captions, seed 0)</span></caption><tr><th>metric</th><th>value</th><th>interval</th></tr>{rows}</table>")
 
-def _single(emb:Embeddings, model=None, tokenizer=None, dataset=None, prompts=None, max_points:int=2000)->tuple:
+def random_twin(
+    model,                  # a model from load_model (it records its architecture)
+    dataset,                # the dataset the report's embeddings come from
+    seed:int=0,             # the twin's initialisation
+    **embed_kw,             # passed to embed (batch_size, bf16, cache, ...)
+)->Embeddings:
+    "The same dataset through the model's random-initialised twin: where training started, a reference point for the alignment–uniformity plane."
+    from xmodal_lab.models import load_model
+    from xmodal_lab.embed import embed
+    arch = getattr(model, "xmodal", {}).get("model")
+    if arch is None: raise ValueError("random_twin needs a model from load_model (it records the architecture to re-initialise)")
+    twin, _, _ = load_model(arch, "random", seed=seed)
+    e = embed(twin, dataset, **{"progress": False, "verbose": False, **embed_kw})
+    e.meta = {**e.meta, "name": f"{arch} at random init (seed {seed})"}
+    return e
+
+def _single(emb:Embeddings, model=None, tokenizer=None, dataset=None, prompts=None, max_points:int=2000, reference=None)->tuple:
     "Sections and the machine-readable summary of one embedding set."
     import warnings
     from xmodal_lab.metrics import retrieval
@@ -146,7 +162,13 @@ def _single(emb:Embeddings, model=None, tokenizer=None, dataset=None, prompts=No
     sections.append(("Modality gap", g._repr_html_() + _figure(projection_figure(emb, max_points=max_points)) + _figure(similarity_histograms(emb))))
     au = align_uniform_report(emb, name=name)
     summary["metrics"].update({f"{k}": v for k, v in au.to_frame().iloc[0].items()} if hasattr(au, "to_frame") else {})
-    sections.append(("Alignment and uniformity", au._repr_html_() + _figure(plane({name: au.point()}))))
+    pts = {name: au.point()}
+    if reference is not None:           # the random-initialised twin (or any set): a point to read this one against
+        ref_name = str(reference.meta.get("name") or reference.meta.get("model") or "reference")
+        pts[ref_name] = align_uniform_report(reference, name=ref_name).point()
+    ref_note = (f"<p class='note'>Reference: {user_html(ref_name)}, the same images and captions, for where training started.</p>"
+                if reference is not None else "<p class='note'>No reference point: pass reference= (e.g. random_twin(model, dataset)) to see where training started.</p>")
+    sections.append(("Alignment and uniformity", au._repr_html_() + _figure(plane(pts)) + ref_note))
     if dataset is not None: sections.append(("Examples", _examples_html(emb, dataset)))
     return name, sections, summary
 
@@ -185,6 +207,7 @@ def report(
     title:str|None=None,    # the page title
     json_path=None,         # also write every number and the protocol as JSON
     csv_path=None,          # and as CSV
+    reference=None,         # one set: an Embeddings to place beside it on the alignment–uniformity plane (e.g. random_twin)
     **compare_kw,           # passed to compare for several sets (baseline, n_boot, align_by, ...)
 )->Written:                 # the HTML file's path, with its size and the time the report took
     "One self-contained HTML report (plotly.js embedded once, thumbnails inline, works offline), with JSON and CSV twins."
@@ -205,7 +228,7 @@ def report(
             rows = [["set", "metric", "value", "lo", "hi", "diff", "diff_lo", "diff_hi", "significant"]] + \
                    [[s, m, *(d.get(k) for k in ("value", "lo", "hi", "diff", "diff_lo", "diff_hi", "significant"))] for s, ms in data["sets"].items() for m, d in ms.items()]
         elif isinstance(x, Embeddings):
-            name, sections, summary = _single(x, model, tokenizer, dataset)
+            name, sections, summary = _single(x, model, tokenizer, dataset, reference=reference)
             title = title or f"Embedding report: {user_text(name)}"
             data = {"format": "xmodal-lab/report/1", "name": name, **summary}
             iv = summary["intervals"]
