@@ -113,7 +113,9 @@ def random_twin(
     arch = getattr(model, "xmodal", {}).get("model")
     if arch is None: raise ValueError("random_twin needs a model from load_model (it records the architecture to re-initialise)")
     twin, _, _ = load_model(arch, "random", seed=seed)
-    e = embed(twin, dataset, **{"progress": False, "verbose": False, **embed_kw})
+    with warnings.catch_warnings():       # the same captions as the report's own set: their truncation was said once already
+        warnings.filterwarnings("ignore", message=".*longer than the text context")
+        e = embed(twin, dataset, **{"progress": False, "verbose": False, **embed_kw})
     e.meta = {**e.meta, "name": f"{arch} at random init (seed {seed})"}
     return e
 

@@ -271,6 +271,8 @@ def plane(points:dict, title:str="Alignment and uniformity")->"plotly.graph_obje
     names = list(points)
     xs, ys = [points[n][0] for n in names], [points[n][1] for n in names]
     fig = go.Figure(go.Scatter(x=xs, y=ys, mode="markers+text", text=[plotly_text(n) for n in names], textposition="top center", marker=dict(size=11, color=list(range(len(names))), colorscale="Viridis")))
+    pad = lambda v, lo, hi: [min(v) - lo * (max(v) - min(v) or 1), max(v) + hi * (max(v) - min(v) or 1)]   # room for the labels above the points
+    fig.update_xaxes(range=pad(xs, 0.15, 0.15)); fig.update_yaxes(range=pad(ys, 0.12, 0.25))
     return fig.update_layout(title=title, xaxis_title="alignment  ‖x − y‖² (lower: matched pairs closer)",
                              yaxis_title="uniformity, joint  (lower: more uniform)", width=640, height=460)
 
