@@ -8,7 +8,7 @@ import base64, gzip, html, json, math, sys, time, uuid, warnings
 from pathlib import Path
 import numpy as np
 import torch
-from .core import Embeddings, atomic_write, atomic_write_all, check_writable, fmt, is_mapped, plotly_text, user_html, user_text
+from .core import Embeddings, atomic_write_all, check_writable, fmt, is_mapped, plotly_text, user_html, user_text
 from .compare import Comparison, compare
 
 # %% auto #0
