@@ -9,7 +9,8 @@ that cite a paper (et al., arXiv, a year in parentheses): those are the paper's 
 What is left is either converted to code or listed in `tools/prose_allow.txt` (`notebook | number | why`): constants
 of a definition (a temperature of 0.07 in a formula's prose, a 0.5 threshold), not measurements.
 
-Usage: python tools/prose_numbers.py [--list]   (exit 1 when a number is neither allowed nor produced by code)
+Usage: python tools/prose_numbers.py [--list] [--prune]   (exit 1 when a number is neither allowed nor produced by code;
+--prune removes the allow-list lines whose number has left the prose)
 """
 import json, re, sys
 from pathlib import Path
@@ -46,6 +47,11 @@ def allowed()->set:
     rows = [l.split("|") for l in ALLOW.read_text().splitlines() if l.strip() and not l.startswith("#")] if ALLOW.exists() else []
     return {(r[0].strip(), r[1].strip()) for r in rows}
 
+def measured()->set:
+    "Allow-list entries whose reason says they were measured: those may not be listed."
+    rows = [l.split("|") for l in ALLOW.read_text().splitlines() if l.strip() and not l.startswith("#")] if ALLOW.exists() else []
+    return {(r[0].strip(), r[1].strip()) for r in rows if len(r) > 2 and r[2].strip().lower().startswith("measured")}
+
 def main(argv=None)->int:
     argv = sys.argv[1:] if argv is None else argv
     ok, bad, seen = allowed(), [], set()
@@ -55,7 +61,13 @@ def main(argv=None)->int:
         for i, num, s in typed_numbers(f):
             seen.add((rel, num))
             if (rel, num) not in ok: bad.append(f"{rel} cell {i}: {num} — “{s}”")
-    bad += [f"{nb} | {num}: listed in {ALLOW.name} but no longer in the prose — remove the line" for nb, num in sorted(ok - seen)]
+    bad += [f"{ALLOW.name}: {nb} | {num} is listed as measured: a measured number is made by code, not allowed" for nb, num in sorted(measured())]
+    stale = ok - seen
+    if "--prune" in argv and stale:
+        keep = [l for l in ALLOW.read_text().splitlines(keepends=True)
+                if l.startswith("#") or not l.strip() or tuple(x.strip() for x in l.split("|")[:2]) not in stale]
+        ALLOW.write_text("".join(keep)); print(f"pruned {len(stale)} allow-list lines"); stale = set()
+    bad += [f"{nb} | {num}: listed in {ALLOW.name} but no longer in the prose — remove the line" for nb, num in sorted(stale)]
     if "--list" in argv or bad:
         print("\n".join(bad) or "no hand-typed measured numbers in the prose")
     if bad:
