@@ -105,3 +105,21 @@ def test_mind_the_gap_release_both_ways(name):
     raw = np.load(REAL / f"{name}.npy").astype(np.float64)
     ref = raw[0] / np.linalg.norm(raw[0], axis=1, keepdims=True)                 # float64 truth
     assert np.abs(a.image.double().numpy() - ref).max() < 1e-6
+
+def test_released_file_recognised_and_paper_figures_reported(tmp_path):
+    "A Mind-the-Gap file under any name is recognised by its hash; reports set the paper's figures beside the measured ones, with the citation."
+    if not REAL.is_dir(): pytest.skip(f"real features not found at {REAL} (they live in ../shared, beside the project)")
+    import json, shutil
+    from xmodal_lab.compare import compare
+    from xmodal_lab.report import report
+    shutil.copy(REAL / "clip.npy", tmp_path / "anything.npy")
+    e = load_features(tmp_path / "anything.npy", name="my clip")
+    assert e.meta["release"].endswith("Figure 1: clip") and e.meta["paper"]["L2M gap ‖Δ‖"] == 0.82 and "Liang et al." in e.meta["paper"]["source"]
+    e.save(tmp_path / "c.safetensors")
+    assert load_features(tmp_path / "c.safetensors").meta["paper"] == e.meta["paper"]          # kept through a save
+    assert "paper" not in load_features(REAL / "clip_random.npy").meta                        # the paper gives no figures for it
+    page = report(e, tmp_path / "r.html", json_path=tmp_path / "r.json").read_text()
+    assert "the paper reports" in page and "<td>0.820</td>" in page and "5,000 MS-COCO" in page
+    assert json.loads((tmp_path / "r.json").read_text())["paper"]["cone: image"] == 0.47
+    c = compare({"clip": e, "random": load_features(REAL / "clip_random.npy")}, n_boot=100)
+    assert "the paper reports" in c._repr_html_() and set(c.to_dict()["paper"]) == {"clip"}

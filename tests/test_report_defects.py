@@ -147,3 +147,14 @@ def test_single_report_plane_has_the_random_twin(tmp_path):
     assert "No reference point" in report(e, tmp_path / "s.html").read_text()
     ev = evaluate(e, model, tok)                                   # 60 images: too few to fit a temperature; no crash, no calibration row
     assert all(int(0.5 * len(z.labels)) >= 10 for k, z in ev.zero_shot.items() if k in ev.calibration)
+
+def test_xbt_reports_the_identity_maps_ceiling():
+    "An identical space through a map fitted on fewer items than dimensions loses accuracy: the A→A map rows say how much (the ceiling)."
+    from xmodal_lab.compare import backward_compatibility
+    a = pairs(n=300, d=200, noise=4.0)
+    rows = backward_compatibility(a, Embeddings(a.image, a.text, meta=dict(a.meta)))["rows"]
+    for k in ("text map", "pair map"):
+        assert rows[f"A→A {k} (ceiling)"] == rows[f"B→A {k}"]            # B is A: the B→A fit is the A→A fit
+    assert rows["A→A text map (ceiling)"]["i2t"] < rows["A→A"]["i2t"]    # 150 fit items, 200 dimensions: the map itself costs R@1
+    wide = compare({"a": a, "b": pairs(n=300, d=200, seed=5, noise=4.0)}, n_boot=100).geometry_html()
+    assert "A→A text map (ceiling)" in wide and "A→A pair map (ceiling)" in wide

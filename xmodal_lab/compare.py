@@ -15,7 +15,7 @@ from .metrics import TIE_RULE
 # %% auto #0
 __all__ = ['ORDER', 'RESOLUTION', 'reorder', 'check_comparable', 'paired_bootstrap', 'bootstrap_p', 'holm_adjust',
            'percentile_interval', 'linear_cka', 'spatial_disorder', 'affinity_kl', 'fit_linear_map',
-           'backward_compatibility', 'Comparison', 'compare']
+           'backward_compatibility', 'Comparison', 'compare', 'paper_html']
 
 # %% ../nbs/60_compare.ipynb #8c76ee60
 def reorder(emb:Embeddings, order)->Embeddings:
@@ -246,8 +246,12 @@ def backward_compatibility(a:Embeddings, b:Embeddings, fit_fraction:float=0.5, s
             "pair map": fit_linear_map([fb.image, fb.text], [fa.image, fa.text], ridge)}
     r1 = lambda e: {d: retrieval(e, ks=(1,))[d]["R@1"] for d in ("i2t", "t2i")}
     rows = {"A→A": r1(ea), "B→B": r1(eb)}
-    cross = lambda m: {"i2t": r1(replace(ea, image=l2_normalise(eb.image @ m) if m is not None else eb.image))["i2t"],
-                       "t2i": r1(replace(ea, text=l2_normalise(eb.text @ m) if m is not None else eb.text))["t2i"]}
+    def cross(m, q=eb):         # queries q (through the map m) against A's gallery
+        return {"i2t": r1(replace(ea, image=l2_normalise(q.image @ m) if m is not None else q.image))["i2t"],
+                "t2i": r1(replace(ea, text=l2_normalise(q.text @ m) if m is not None else q.text))["t2i"]}
+    # the ceiling of a fitted map: the same fit from A to itself, which loses only what the fit on few items loses
+    rows |= {f"A→A {k} (ceiling)": cross(m, ea) for k, m in {"text map": fit_linear_map(fa.text, fa.text, ridge),
+                                                         "pair map": fit_linear_map([fa.image, fa.text], [fa.image, fa.text], ridge)}.items()}
     if a.dim == b.dim: rows["B→A raw"] = cross(None)
     for k, m in maps.items(): rows[f"B→A {k}"] = cross(m)
     return {"rows": rows, "fit items": n_fit, "test items": a.n_images - n_fit, "ridge": ridge}
@@ -412,7 +416,8 @@ def _to_dict(self:Comparison)->dict:
                         **({"p_holm": _num(self.adjusted[s][m])} if self.adjusted else {}),
                         "significant": self.significant(s, m)} if m in self.diffs.get(s, {}) else {})}
                 for m, v in r.items()} for s, r in self.table.items()}
-    return {"format": "xmodal-lab/comparison/1", "protocol": self.protocol, "sets": sets,
+    paper = {s: e.meta["paper"] for s, e in (self.sets or {}).items() if isinstance(e.meta.get("paper"), dict)}
+    return {"format": "xmodal-lab/comparison/1", "protocol": self.protocol, "sets": sets, **({"paper": paper} if paper else {}),
             "geometry": {s: {k: _num(v) for k, v in g.items()} for s, g in self.geometry.items()},
             "backward_compatibility": self.compat}
 Comparison.to_dict = _to_dict
@@ -464,7 +469,7 @@ def _geometry_html(self:Comparison)->str:
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{fmt(v['i2t'])}</td><td>{fmt(v['t2i'])}</td></tr>" for k, v in c["rows"].items())
         dim = max(self.sets[s].dim, self.sets[self.baseline].dim) if self.sets else 0
         few = (f" <b>Fewer fit items ({c['fit items']}) than dimensions ({dim}):</b> the maps are underdetermined (ridge {c['ridge']:g}) and lose "
-               f"accuracy even between identical spaces; read the mapped rows against A→A and B→B, the ceilings." if c['fit items'] < dim else "")
+               f"accuracy even between identical spaces; read the mapped rows against the A→A map rows, the same fit from A to itself." if c['fit items'] < dim else "")
         comp += (f"<p><b>Backward compatibility</b> (XBT): A = {user_html(self.baseline)}, B = {user_html(s)}; maps fitted on {c['fit items']} items, "
                  f"R@1 on the other {c['test items']}.{few}</p><table><tr><th>queries → gallery</th><th>i2t R@1</th><th>t2i R@1</th></tr>{rows}</table>")
     return f"<table class='xmodal-geometry'><tr><th>cross-space geometry</th>{head}</tr>{geo}</table>{comp}"
@@ -476,9 +481,25 @@ def _protocol_html(self:Comparison)->str:
     return f"<table><caption style='text-align:left'><b>Protocol</b></caption>{rows}</table>"
 Comparison._protocol_html = _protocol_html
 
+def paper_html(
+    name:str,               # the set's name
+    meta:dict,              # its metadata: a released set of a paper carries 'paper' (the citation and the reported figures)
+    measured:dict,          # metric -> value measured here ('gap ‖Δ‖' also answers for 'L2M gap ‖Δ‖')
+)->str:                     # a small table, or "" when the set is not a paper's released data
+    "The paper's figures beside the measured ones for a paper's released set, with the citation and its caveat."
+    paper = meta.get("paper") if isinstance(meta, dict) else None
+    if not paper: return ""
+    get = lambda k: measured.get(k, measured.get(k.replace("L2M ", ""), math.nan))
+    rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{fmt(get(k))}</td><td>{fmt(v)}</td></tr>"
+                   for k, v in paper.items() if k != "source")
+    return (f"<table class='xmodal-paper'><caption style='text-align:left'><b>{user_html(name)}: the paper's figures</b> "
+            f"({html.escape(str(paper.get('source', '')))})</caption><tr><th></th><th>measured here</th><th>the paper reports</th></tr>{rows}</table>")
+
 def _repr_html_(self:Comparison)->str:
+    sets = self.sets or {}
     return (f"<p><b>Comparison</b> of {len(self.names)} sets on {self.protocol['images']:,} images and {self.protocol['captions']:,} captions</p>"
-            + self.metrics_html() + self.geometry_html() + self._protocol_html())
+            + self.metrics_html() + "".join(paper_html(s, sets[s].meta, self.table[s]) for s in self.names if s in sets)
+            + self.geometry_html() + self._protocol_html())
 Comparison._repr_html_ = _repr_html_
 
 def _text(self:Comparison)->str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import Embeddings, atomic_write_all, check_writable, fmt, is_mapped, plotly_text, user_html, user_text
-from .compare import Comparison, compare
+from .compare import Comparison, compare, paper_html
 
 # %% auto #0
 __all__ = ['retrieval_intervals', 'random_twin', 'Written', 'report']
@@ -161,7 +161,9 @@ def _single(emb:Embeddings, model=None, tokenizer=None, dataset=None, prompts=No
     sections.append(("Hubness", "".join(f"<h3>{d}</h3>" + h._repr_html_() for d, h in hub.items()) + _figure(hub["t2i"].plot(name))))
     g = gap_report(emb)
     summary["metrics"].update(g.stats)
-    sections.append(("Modality gap", g._repr_html_() + _figure(projection_figure(emb, max_points=max_points)) + _figure(similarity_histograms(emb))))
+    if isinstance(emb.meta.get("paper"), dict): summary["paper"] = emb.meta["paper"]
+    sections.append(("Modality gap", g._repr_html_() + paper_html(name, emb.meta, g.stats)
+                     + _figure(projection_figure(emb, max_points=max_points)) + _figure(similarity_histograms(emb))))
     au = align_uniform_report(emb, name=name)
     summary["metrics"].update({f"{k}": v for k, v in au.to_frame().iloc[0].items()} if hasattr(au, "to_frame") else {})
     pts = {name: au.point()}
