@@ -80,3 +80,14 @@ def test_internals_on_an_api_page_fail(site):
                                      "<h3>str</h3><p>Call self as a function.</p></body></html>")
     assert len(bad) == 1 and "_select, Explorer._set_state, a docstring inherited from object" in bad[0], bad
     assert _check(site, "public", "<html><body><h3>Explorer.select</h3><h3>load_features</h3></body></html>") == []
+
+def test_prose_allow_list_refuses_measured_numbers(tmp_path, monkeypatch):
+    "The allow-list is for a definition's constants: an entry whose reason says it was measured fails, and --prune drops stale entries."
+    import prose_numbers as pn
+    allow = tmp_path / "allow.txt"
+    allow.write_text("# header\nx.ipynb | 0.561 | measured: to be produced by code\ngone.ipynb | 0.5 | a definition\n")
+    monkeypatch.setattr(pn, "ALLOW", allow); monkeypatch.setattr(pn, "NBS", tmp_path / "nbs"); (tmp_path / "nbs").mkdir()
+    assert pn.measured() == {("x.ipynb", "0.561")} and pn.main([]) == 1
+    allow.write_text("# header\ngone.ipynb | 0.5 | a definition\n")
+    assert pn.main([]) == 1                                    # listed, but no longer in any prose
+    assert pn.main(["--prune"]) == 0 and allow.read_text() == "# header\n"

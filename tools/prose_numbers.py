@@ -73,7 +73,7 @@ def main(argv=None)->int:
     if bad:
         print(f"\nPROSE CHECK FAILED: {len(bad)} findings. A number typed into Markdown: produce them from code (an `output: asis` cell or Markdown "
               f"built from the result), cite the paper in the sentence if they are its figures, or list a definition's constant in "
-              f"{ALLOW.relative_to(ROOT)} with the reason.", file=sys.stderr)
+              f"{ALLOW.relative_to(ROOT) if ALLOW.is_relative_to(ROOT) else ALLOW} with the reason.", file=sys.stderr)
         return 1
     print("prose check: every decimal number in the chapters' prose is a citation, a listed constant, or made by code")
     return 0

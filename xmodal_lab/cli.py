@@ -96,7 +96,8 @@ def cmd_embed(args)->int:
 def cmd_train_tiny(args)->int:
     "`xmodal-lab train-tiny`: train xmodal-tiny with the shipped recipe (or changes to it) and write its weights and card."
     from xmodal_lab.tiny import train_tiny
-    card = train_tiny(out=args.out, steps=args.steps, temperature=args.temperature, seed=args.seed, progress=not args.quiet)
+    card = train_tiny(out=args.out, steps=args.steps, temperature=args.temperature, seed=args.seed, progress=not args.quiet,
+                      negatives=args.negatives or None)
     print(json.dumps(card["metrics"], indent=1))
     return 0
 
@@ -243,6 +244,8 @@ def parser()->argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="weights file; default the package's shipped weights")
     t.add_argument("--steps", type=_whole(1), default=None); t.add_argument("--temperature", default=None)
     t.add_argument("--seed", type=int, default=0); t.add_argument("--quiet", action="store_true")
+    t.add_argument("--negatives", nargs="+", choices=("shape", "colour", "size"), default=None,
+                   help="hard negatives against feature suppression: each caption with one of these attributes replaced (see the tiny model's chapter)")
     t.set_defaults(fn=cmd_train_tiny)
     f = sub.add_parser("finetune", help="contrastive or m²-mix fine-tuning (runs under torchrun for DDP)")
     _model_args(f); _data_args(f, data="shapes:train"); f.add_argument("--val", default=None, help="validation data, in --data's grammar")

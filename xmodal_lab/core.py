@@ -14,8 +14,8 @@ from torch import Tensor
 # %% auto #0
 __all__ = ['MEMORY_BUDGET', 'check_features', 'check_count', 'l2_normalise', 'fmt', 'table_text', 'table_html', 'user_text',
            'user_html', 'plotly_text', 'atomic_write', 'atomic_write_all', 'check_writable', 'default_cache_dir',
-           'fingerprint', 't_interval', 'Embeddings', 'item_difference', 'check_sets', 'MappedRows', 'memory_budget',
-           'is_mapped', 'rows_of', 'row_blocks', 'column_sums']
+           'fingerprint', 't_interval', 'wilson', 'Embeddings', 'item_difference', 'check_sets', 'MappedRows',
+           'memory_budget', 'is_mapped', 'rows_of', 'row_blocks', 'column_sums']
 
 # %% ../nbs/00_core.ipynb #2ea704da
 def _rows(mask:Tensor, n:int=5)->str:
@@ -188,6 +188,12 @@ def t_interval(
     if v.size < 2: return m, math.nan, math.nan
     h = t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
     return m, m - h, m + h
+
+def wilson(k:int, n:int, z:float=1.959963984540054)->tuple:
+    "Wilson's score interval for a proportion k/n (95% by default)."
+    if n == 0: return (math.nan, math.nan)
+    p = k / n; d = 1 + z * z / n; c = (p + z * z / (2 * n)) / d; h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
 
 # %% ../nbs/00_core.ipynb #b6d24416
 @dataclass(eq=False)

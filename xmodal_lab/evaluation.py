@@ -53,7 +53,7 @@ class Evaluation:
         if self.zero_shot: out += ["", "Zero-shot classification (prompt-ensembled; ECE, 15 bins, at the model's logit scale → after temperature scaling fitted on half the items)"]
         for k, z in self.zero_shot.items():
             c = self.calibration.get(k)
-            out.append(f"  {k:8} top-1 {z.top1:.3f}  top-{min(5, len(z.classnames))} {z.top5:.3f}  ({len(z.labels)} images, {len(z.classnames)} classes)"
+            out.append(f"  {k:8} {z.summary()}  ({len(z.labels)} images with a single {k} label, {len(z.classnames)} classes, chance {1 / len(z.classnames):.2f})"
                        + (f"  ECE {c.ece:.3f} → {c.ece_scaled:.3f} (T={c.temperature:.2f}{', not determined by the data: clamped' if c.temperature_note else ''})" if c else ""))
         out += ["", "Hubness (k=10): " + "; ".join(f"{d} skewness {h.skewness:.2f}, anti-hubs {h.anti_hub_share:.1%}, top-1% items hold {h.top1pct_occupancy:.1%} of slots" for d, h in self.hubness.items())]
         out += ["", f"Modality gap: L2M {self.gap['L2M']:.3f} (distance between the image and text centroids); "

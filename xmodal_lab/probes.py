@@ -8,20 +8,14 @@ import html, math
 from dataclasses import dataclass, field
 import numpy as np
 import torch
-from .core import table_html, table_text, t_interval
+from .core import table_html, table_text, t_interval, wilson
 
 # %% auto #0
-__all__ = ['SWAPS', 'wilson', 'swap_items', 'swap_negatives', 'ProbeResult', 'swap_probe', 'insertion_items', 'insertion_probe',
+__all__ = ['SWAPS', 'swap_items', 'swap_negatives', 'ProbeResult', 'swap_probe', 'insertion_items', 'insertion_probe',
            'swap_study']
 
 # %% ../nbs/45_probes.ipynb #0890b75a
 SWAPS = ("relation", "attributes", "replaced")
-
-def wilson(k:int, n:int, z:float=1.959963984540054)->tuple:
-    "Wilson's score interval for a proportion k/n (95% by default)."
-    if n == 0: return (math.nan, math.nan)
-    p = k / n; d = 1 + z * z / n; c = (p + z * z / (2 * n)) / d; h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (max(0.0, c - h), min(1.0, c + h))
 
 # %% ../nbs/45_probes.ipynb #5720922b
 def _embed(model, tokenizer, ds, images:list, texts:list, preprocess=None, batch_size:int=64)->tuple:

@@ -5,17 +5,21 @@
 # %% ../nbs/34_tiny.ipynb #c9fb721b
 from __future__ import annotations
 import json, math, time
+from functools import partial
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .data import ShapesDataset, shapes, caption_offsets, describe, twin_scene
+from .data import ShapesDataset, SHAPES, shapes, caption_offsets, describe, twin_scene
 
 # %% auto #0
 __all__ = ['RECIPE', 'TARGETS', 'image_tensor', 'sample_batch', 'set_temperature', 'scale_at', 'cosine_lr', 'hard_negative_loss',
            'train_clip', 'one_object_split', 'evaluate_tiny', 'card_path', 'check_targets', 'recipe', 'train_recipe',
-           'train_tiny', 'tiny_variant', 'tiny_model', 'shape_probe', 'recipe_sweep']
+           'train_tiny', 'tiny_variant', 'tiny_model', 'shape_probe', 'recipe_sweep', 'probe_images', 'feature_probe',
+           'SmallCNN', 'train_supervised', 'probe_contrastive', 'attribute_negatives', 'diagnosis_frame',
+           'diagnosis_table', 'diagnosis_figure']
 
 # %% ../nbs/34_tiny.ipynb #a60406b2
 def image_tensor(arrays:np.ndarray, mean=(0.48145466, 0.4578275, 0.40821073), std=(0.26862954, 0.26130258, 0.27577711))->torch.Tensor:
@@ -89,6 +93,7 @@ def train_clip(
     temperature="learnable",  # 'learnable' or a fixed logit scale
     seed:int=0,             # batch order
     twins:float=0.0,        # share of each batch made of near-duplicate pairs (sample_batch)
+    p_twin:tuple=(0.7, 0.15, 0.15),  # a twin changes one object's shape, colour or size with these probabilities
     progress:bool=True,     # show a progress bar
     callback=None,          # called as callback(step, model) every every steps
     every:int=100,          # callback period
@@ -108,7 +113,7 @@ def train_clip(
         for group in opt.param_groups: group["lr"] = cosine_lr(step, steps, lr, max(1, int(warmup * steps)))
         if (sc := scale_at(temperature, step, steps)) is not None:
             with torch.no_grad(): model.logit_scale.fill_(math.log(sc))
-        images, tokens, idx = sample_batch(ds, tokenizer, batch_size, g, twins)
+        images, tokens, idx = sample_batch(ds, tokenizer, batch_size, g, twins, p_twin)
         x = model.encode_image(images, normalize=True)
         loss = clip = loss_fn(x, model.encode_text(tokens, normalize=True), model.logit_scale.exp())
         entry = {"step": step}
@@ -194,10 +199,19 @@ def recipe(**overrides)->dict:
     if isinstance(r["temperature"], str) and r["temperature"] != "learnable": r["temperature"] = float(r["temperature"])
     return r
 
-def train_recipe(model:nn.Module, tokenizer, r:dict, progress:bool=True)->list:
-    "`train_clip` with a full recipe dict (`RECIPE` with changes): its data, budget, temperature, seed and twins."
+def train_recipe(
+    model:nn.Module, tokenizer,
+    r:dict,                 # RECIPE with changes
+    progress:bool=True,
+    callback:"callable|None"=None,  # called as callback(step, model) every so many steps (train_clip's)
+    every:int=100,
+)->list:                    # per-step log dicts
+    "`train_clip` with a full recipe dict (`RECIPE` with changes): its data, budget, temperature, seed, twins, and optionally `p_twin` and attribute-substitution negatives (`negatives`: the attributes replaced, e.g. ['shape'])."
+    extra = {k: (tuple(r[k]) if k == "p_twin" else r[k]) for k in ("p_twin", "neg_weight", "margin") if k in r}
+    if r.get("negatives"): extra["hard_negatives"] = partial(attribute_negatives, kinds=tuple(r["negatives"]))
     return train_clip(model, tokenizer, shapes(**r["data"]), steps=r["steps"], batch_size=r["batch_size"], lr=r["lr"], wd=r["wd"],
-                      warmup=r["warmup"], temperature=r["temperature"], seed=r["seed"], twins=r["twins"], progress=progress)
+                      warmup=r["warmup"], temperature=r["temperature"], seed=r["seed"], twins=r["twins"], progress=progress,
+                      callback=callback, every=every, **extra)
 
 def train_tiny(
     out:str|Path|None=None,  # weights file; default the package's shipped weights
@@ -260,14 +274,16 @@ def shape_probe(
     model, tokenizer, n_train:int=1500, n_test:int=600,
     test=None,              # the Embeddings of one_object_split(n_test) by this model, when they are at hand (evaluate_tiny(keep=))
 )->float:
-    "Does the image tower encode shape? Accuracy of a logistic regression on the image features of one-object validation images, tested on one-object test images (chance 0.25)."
+    "Does the image tower encode shape? Accuracy of a logistic regression on the standardised image features of one-object validation images, tested on one-object test images (chance 0.25)."
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
     from xmodal_lab.embed import embed
     emb = lambda d: embed(model, d, tokenizer=tokenizer, cache=False, progress=False, verbose=False)
     te_ds = one_object_split(n_test)
     if test is not None and test.meta.get("fingerprint") != te_ds.fingerprint: raise ValueError("test= holds other images than one_object_split(n_test)")
     tr, te = emb(shapes("val", n=n_train, version=2, n_objects=1)), test if test is not None else emb(te_ds)
-    clf = LogisticRegression(max_iter=2000).fit(tr.image.numpy(), tr.labels["shape"].numpy())
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(tr.image.numpy(), tr.labels["shape"].numpy())
     return float(clf.score(te.image.numpy(), te.labels["shape"].numpy()))
 
 def recipe_sweep(
@@ -292,3 +308,127 @@ def recipe_sweep(
                      "twins": r["twins"], "world": f"v{r['data'].get('version', 2)}", "seconds": round(seconds, 1),
                      **{k: round(v, 4) for k, v in card.items()}, "shape_probe": round(probe, 4)})
     return rows
+
+# %% ../nbs/34_tiny.ipynb #71477f03
+def probe_images(n_train:int=1500, n_test:int=600)->tuple:
+    "The shape probe's images as tensors with their shape labels: one-object validation images to fit on, the one-object test set to score."
+    tr, te = shapes("val", n=n_train, version=2, n_objects=1), one_object_split(n_test)
+    get = lambda d: (image_tensor(d.arrays(list(range(d.n_images)))), np.asarray(d.labels["shape"]))
+    return get(tr), get(te)
+
+@torch.no_grad()
+def feature_probe(
+    features,               # images (B, 3, H, W) -> features (B, D): an image tower, or model.encode_image
+    sets:tuple,             # probe_images()
+    batch:int=250,
+)->float:                   # held-out accuracy (chance 1/4)
+    "Does a feature map encode shape? A logistic regression on standardised unit features of one-object images, scored on held-out ones."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    (xa, ya), (xb, yb) = sets
+    f = lambda x: torch.cat([F.normalize(features(x[i:i + batch]).float(), dim=-1) for i in range(0, len(x), batch)]).numpy()
+    return float(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(f(xa), ya).score(f(xb), yb))
+
+class SmallCNN(nn.Module):
+    "A small convolutional image tower: four stride-2 3×3 convolutions (32, 64, 128, 128 channels), global average pooling, 128-D features."
+    def __init__(self, channels:tuple=(32, 64, 128, 128)):
+        super().__init__()
+        layers, c = [], 3
+        for k in channels: layers += [nn.Conv2d(c, k, 3, 2, 1), nn.GroupNorm(8, k), nn.GELU()]; c = k
+        self.net, self.dim = nn.Sequential(*layers), c
+    def forward(self, x): return self.net(x).mean((2, 3))
+
+def train_supervised(
+    tower:nn.Module,        # images -> (B, dim) features: the tiny ViT's `model.visual`, or SmallCNN()
+    dim:int,                # its feature size
+    sets:tuple,             # probe_images(), probed at the recorded steps
+    steps:int=1200, record:tuple=(0, 100, 300, 1200), seed:int=0,
+    batch_size:int=128, lr:float=1e-3, wd:float=0.1, warmup:float=0.05,
+    n:int=30_000,           # one-object training images
+)->dict:                    # step -> probe accuracy
+    "The upper bound of the diagnosis: train an image tower with a linear head on the shape of one-object images, at the recipe's budget."
+    torch.manual_seed(seed)
+    ds = shapes("train", n=n, version=2, n_objects=1)
+    lab, head = torch.as_tensor(np.asarray(ds.labels["shape"])), nn.Linear(dim, len(SHAPES))
+    opt = torch.optim.AdamW(list(tower.parameters()) + list(head.parameters()), lr=lr, weight_decay=wd)
+    g, out = torch.Generator().manual_seed(seed), {}
+    if 0 in record: tower.eval(); out[0] = feature_probe(tower, sets)
+    for step in range(steps):
+        tower.train()
+        for grp in opt.param_groups: grp["lr"] = cosine_lr(step, steps, lr, max(1, int(warmup * steps)))
+        idx = torch.randperm(ds.n_images, generator=g)[:batch_size]
+        loss = F.cross_entropy(head(tower(image_tensor(ds.arrays(idx.tolist())))), lab[idx])
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        if step + 1 in record: tower.eval(); out[step + 1] = feature_probe(tower, sets)
+    return out
+
+def probe_contrastive(
+    sets:tuple,             # probe_images()
+    steps:int=1200, record:tuple=(0, 100, 300, 1200), seed:int=0,
+    keep:dict|None=None,    # when given, the trained model is left in it ('model', 'tokenizer')
+    **recipe,               # RECIPE entries to change (twins, p_twin, hard_negatives, ...)
+)->dict:                    # step -> probe accuracy of the image tower
+    "The contrastive recipe from a seeded random `xmodal-tiny`, with the shape probe of its image tower at the recorded steps."
+    model, tok = tiny_model(seed=seed)
+    r = {**RECIPE, "steps": steps, "seed": seed, **recipe}
+    out = {0: feature_probe(model.encode_image, sets)} if 0 in record else {}
+    def cb(step, m):
+        if step in record: m.eval(); out[step] = feature_probe(m.encode_image, sets); m.train()
+    train_recipe(model, tok, r, progress=False, callback=cb, every=math.gcd(*[k for k in record if k]))
+    if keep is not None: keep.update(model=model, tokenizer=tok)
+    return out
+
+def attribute_negatives(
+    ds,                     # the training split (shapes world v2)
+    idx,                    # the batch's image indices (−1: a twin made in the batch)
+    rng:np.random.Generator,
+    kinds:tuple=("shape",), # which attribute a negative replaces: 'shape', 'colour', 'size'
+)->tuple:                   # (batch rows, true captions, negatives), as train_clip(hard_negatives=) wants
+    "Hard negatives against feature suppression: each image's full caption, and the same caption with one object's shape (or another of `kinds`) replaced."
+    from xmodal_lab.data import COLOURS, SIZES2
+    values, at = {"colour": list(COLOURS), "shape": list(SHAPES), "size": list(SIZES2)}, {"colour": 0, "shape": 1, "size": 2}
+    if bad := [k for k in kinds if k not in values]: raise ValueError(f"unknown attribute(s) {bad}; choose from {list(values)}")
+    rows, pos, neg = [], [], []
+    for r, i in enumerate(np.asarray(idx).tolist()):
+        if i < 0: continue
+        o = list(ds.objects[i]); j, kind = int(rng.integers(len(o))), kinds[int(rng.integers(len(kinds)))]
+        obj = list(o[j]); others = [v for v in values[kind] if v != obj[at[kind]]]
+        obj[at[kind]] = others[int(rng.integers(len(others)))]
+        state = rng.bit_generator.state                       # the same template and order for both: only the one word differs
+        p = describe(o, "full", rng); rng.bit_generator.state = state
+        rows.append(r); pos.append(p); neg.append(describe(o[:j] + [tuple(obj)] + o[j + 1:], "full", rng))
+    return rows, pos, neg
+
+# %% ../nbs/34_tiny.ipynb #d82f0d44
+def diagnosis_frame(rows:list, n_test:int=600)->"pandas.DataFrame":
+    "The probe by condition and step: mean, 95% interval (Student t over the seeds where there are several, else Wilson's over the test images) and seeds."
+    import pandas as pd
+    from xmodal_lab.core import t_interval, wilson
+    out = []
+    for (cond, step), g in pd.DataFrame(rows).groupby(["condition", "step"], sort=False):
+        v = g.probe.to_numpy()
+        m, lo, hi = t_interval(v) if len(v) > 1 else (float(v[0]), *wilson(round(v[0] * n_test), n_test))
+        out.append({"condition": cond, "step": int(step), "probe": m, "low": max(lo, 0.0), "high": min(hi, 1.0), "seeds": len(v)})
+    return pd.DataFrame(out)
+
+def diagnosis_table(rows:list, n_test:int=600)->"pandas.DataFrame":
+    "One row per condition, one column per recorded step: the shape probe's accuracy with its 95% interval."
+    f = diagnosis_frame(rows, n_test)
+    t = f.assign(cell=[f"{p:.3f} [{lo:.3f}, {hi:.3f}]" for p, lo, hi in zip(f.probe, f.low, f.high)]).pivot(index="condition", columns="step", values="cell")
+    t = t.loc[list(dict.fromkeys(f.condition))]
+    t.columns = [f"step {c:,}" for c in t.columns]
+    return t.assign(seeds=f.groupby("condition", sort=False).seeds.max().loc[t.index].values)
+
+def diagnosis_figure(rows:list, n_test:int=600):
+    "The shape probe along training, one line per condition, with the 95% intervals and chance."
+    import plotly.graph_objects as go
+    f = diagnosis_frame(rows, n_test)
+    fig = go.Figure()
+    for cond, g in f.groupby("condition", sort=False):
+        fig.add_scatter(x=g.step, y=g.probe, mode="lines+markers", name=cond,
+                        error_y=dict(type="data", symmetric=False, array=g.high - g.probe, arrayminus=g.probe - g.low))
+    fig.add_hline(y=1 / len(SHAPES), line_dash="dot", annotation_text="chance", annotation_position="bottom right")
+    return fig.update_layout(title="Does the image tower encode shape? A linear probe along training", xaxis_title="training step",
+                             yaxis_title="shape probe accuracy (one-object test images)", yaxis_range=[0, 1.02], width=860, height=440,
+                             legend=dict(orientation="h", y=-0.25))

@@ -8,7 +8,7 @@ import html, math
 from dataclasses import dataclass, field
 import torch
 from torch import Tensor
-from .core import Embeddings, l2_normalise, check_features
+from .core import Embeddings, l2_normalise, check_features, wilson
 from .metrics import rank_queries
 from .data import CELLS, _AT2
 
@@ -47,11 +47,20 @@ class ZeroShotResult:
     templates:list
     label:str|None=None
 
+    @property
+    def interval(self)->tuple:
+        "Wilson's 95% interval of the top-1 accuracy over the images."
+        return wilson(round(self.top1 * len(self.labels)), len(self.labels))
+
+    def summary(self)->str:
+        "'top-1 0.850 [0.79, 0.90] (95%), top-5 …': the top-k part only where k is below the number of classes (top-C is always 1)."
+        lo, hi = self.interval; k = min(5, len(self.classnames))
+        return f"top-1 {self.top1:.3f} [{lo:.3f}, {hi:.3f}] (95%)" + (f", top-{k} {self.top5:.3f}" if k < len(self.classnames) else "")
+
     def _repr_html_(self):
         pc = "".join(f"<tr><td>{html.escape(c)}</td><td>{'—' if a is None else f'{a:.3f}'}</td></tr>" for c, a in self.per_class.items())
-        k = min(5, len(self.classnames))
-        return (f"<p><b>Zero-shot{f' ({self.label})' if self.label else ''}</b>: top-1 {self.top1:.3f}, top-{k} {self.top5:.3f} "
-                f"on {len(self.labels)} images, {len(self.classnames)} classes</p><table><tr><th>class</th><th>accuracy</th></tr>{pc}</table>"
+        return (f"<p><b>Zero-shot{f' ({self.label})' if self.label else ''}</b>: {self.summary()} "
+                f"on {len(self.labels)} images, {len(self.classnames)} classes, chance {1 / len(self.classnames):.3f}</p><table><tr><th>class</th><th>accuracy</th></tr>{pc}</table>"
                 f"<p style='font-size:85%'>templates: {html.escape(' | '.join(self.templates))}</p>")
 
     def plot(self):
