@@ -340,7 +340,7 @@ class SmallCNN(nn.Module):
     def forward(self, x): return self.net(x).mean((2, 3))
 
 def train_supervised(
-    tower:nn.Module,        # images -> (B, dim) features: the tiny ViT's `model.visual`, or SmallCNN()
+    tower:nn.Module,        # images -> (B, dim) features: the tiny ViT's model.visual, or SmallCNN()
     dim:int,                # its feature size
     sets:tuple,             # probe_images(), probed at the recorded steps
     steps:int=1200, record:tuple=(0, 100, 300, 1200), seed:int=0,
