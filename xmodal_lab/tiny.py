@@ -270,21 +270,24 @@ def tiny_model(conv_stem="config", seed:int=0)->tuple:
         v.conv1 = nn.Conv2d(3, width, patch, patch, bias=False) if conv_stem is None else make_stem(list(conv_stem), width, patch)
     return model, tokenizer
 
+def _probe_fit(xa, ya, xb, yb)->float:
+    "Held-out accuracy of a logistic regression fitted on standardised features xa (labels ya), scored on xb (yb)."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    return float(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(xa, ya).score(xb, yb))
+
 def shape_probe(
     model, tokenizer, n_train:int=1500, n_test:int=600,
     test=None,              # the Embeddings of one_object_split(n_test) by this model, when they are at hand (evaluate_tiny(keep=))
 )->float:
     "Does the image tower encode shape? Accuracy of a logistic regression on the standardised image features of one-object validation images, tested on one-object test images (chance 0.25)."
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     from xmodal_lab.embed import embed
     emb = lambda d: embed(model, d, tokenizer=tokenizer, cache=False, progress=False, verbose=False)
     te_ds = one_object_split(n_test)
     if test is not None and test.meta.get("fingerprint") != te_ds.fingerprint: raise ValueError("test= holds other images than one_object_split(n_test)")
     tr, te = emb(shapes("val", n=n_train, version=2, n_objects=1)), test if test is not None else emb(te_ds)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(tr.image.numpy(), tr.labels["shape"].numpy())
-    return float(clf.score(te.image.numpy(), te.labels["shape"].numpy()))
+    return _probe_fit(tr.image.numpy(), tr.labels["shape"].numpy(), te.image.numpy(), te.labels["shape"].numpy())
 
 def recipe_sweep(
     runs:list,              # one dict per run: RECIPE entries to change, and 'conv_stem' (None: linear patchify; a channel list; 'config')
@@ -323,12 +326,9 @@ def feature_probe(
     batch:int=250,
 )->float:                   # held-out accuracy (chance 1/4)
     "Does a feature map encode shape? A logistic regression on standardised unit features of one-object images, scored on held-out ones."
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     (xa, ya), (xb, yb) = sets
     f = lambda x: torch.cat([F.normalize(features(x[i:i + batch]).float(), dim=-1) for i in range(0, len(x), batch)]).numpy()
-    return float(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(f(xa), ya).score(f(xb), yb))
+    return _probe_fit(f(xa), ya, f(xb), yb)
 
 class SmallCNN(nn.Module):
     "A small convolutional image tower: four stride-2 3×3 convolutions (32, 64, 128, 128 channels), global average pooling, 128-D features."
