@@ -492,8 +492,8 @@ def paper_html(
     get = lambda k: measured.get(k, measured.get(k.replace("L2M ", ""), math.nan))
     rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{fmt(get(k))}</td><td>{fmt(v)}</td></tr>"
                    for k, v in paper.items() if k != "source")
-    return (f"<table class='xmodal-paper'><caption style='text-align:left'><b>{user_html(name)}: the paper's figures</b> "
-            f"({html.escape(str(paper.get('source', '')))})</caption><tr><th></th><th>measured here</th><th>the paper reports</th></tr>{rows}</table>")
+    return (f"<p><b>{user_html(name)}: the paper's figures</b> ({html.escape(str(paper.get('source', '')))})</p>"
+            f"<table class='xmodal-paper'><tr><th></th><th>measured here</th><th>the paper reports</th></tr>{rows}</table>")
 
 def _repr_html_(self:Comparison)->str:
     sets = self.sets or {}

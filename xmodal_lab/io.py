@@ -348,9 +348,10 @@ MIND_THE_GAP_PAPER = {    # what the paper reports for a released set's model, t
              "L2M gap ‖Δ‖": 0.82, "cone: image": 0.47, "cone: text": 0.51},
 }
 
-def release_meta(name:str)->dict:
-    "Provenance of a released Mind-the-Gap set: which release, and the paper's figures for it where the paper gives them."
-    return {"release": f"Mind the Gap (Liang et al., NeurIPS 2022), Figure 1: {name}",
+def release_meta(name:str, sha:str|None=None)->dict:
+    "Provenance of a released Mind-the-Gap set: what it holds, which release and file hash, and the paper's figures for it where the paper gives them."
+    return {"dataset": MIND_THE_GAP_DATA[name], "fingerprint": f"mind-the-gap/{MIND_THE_GAP_DATA[name]}", "sha256": sha or MIND_THE_GAP[name][1],
+            "release": f"Mind the Gap (Liang et al., NeurIPS 2022), Figure 1: {name}",
             **({"paper": MIND_THE_GAP_PAPER[name]} if name in MIND_THE_GAP_PAPER else {})}
 
 def _sha256(path:Path)->str:
@@ -393,7 +394,7 @@ def mind_the_gap(
                       f"{got}: compare it with a copy you trust")
     else: got = sha
     e = npy_pairs(f, name, MIND_THE_GAP_DATA[name], mapped=mapped)
-    e.meta.update({"fingerprint": f"mind-the-gap/{MIND_THE_GAP_DATA[name]}", "sha256": got, **release_meta(name)})
+    e.meta.update(release_meta(name, got))
     return e
 
 # %% ../nbs/01_io.ipynb #463c88e6
@@ -427,7 +428,7 @@ def load_features(
     elif kind == "npy":
         e = npy_pairs(p, name, mapped=mapped)
         if p.stat().st_size <= 64 << 20 and (rel := _RELEASED.get(_sha256(p))):      # a released file under any name: say which
-            e.meta = {**e.meta, "dataset": MIND_THE_GAP_DATA[rel], "sha256": MIND_THE_GAP[rel][1], **release_meta(rel)}
+            e.meta = {**e.meta, **release_meta(rel)}
     else: e = clip_retrieval(p, name, mapped=mapped)
     if name: e.meta = {**e.meta, "name": name}
     return e

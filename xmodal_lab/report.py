@@ -158,7 +158,7 @@ def _single(emb:Embeddings, model=None, tokenizer=None, dataset=None, prompts=No
         sections.append(("Zero-shot and calibration", "".join(parts)))
     hub = {d: hubness(emb, k=min(10, emb.n_images if d == "t2i" else emb.n_texts), direction=d) for d in ("t2i", "i2t")}
     summary["metrics"].update({f"hubness {d} skewness": h.skewness for d, h in hub.items()})
-    sections.append(("Hubness", "".join(f"<h3>{d}</h3>" + h._repr_html_() for d, h in hub.items()) + _figure(hub["t2i"].plot(name))))
+    sections.append(("Hubness", "".join(f"<h3>{d}</h3>" + h._repr_html_() + _figure(h.plot(f"{name}, {d}")) for d, h in hub.items())))
     g = gap_report(emb)
     summary["metrics"].update(g.stats)
     if isinstance(emb.meta.get("paper"), dict): summary["paper"] = emb.meta["paper"]
