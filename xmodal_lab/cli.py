@@ -95,9 +95,9 @@ def cmd_embed(args)->int:
 # %% ../nbs/90_cli.ipynb #caa2aa62
 def cmd_train_tiny(args)->int:
     "`xmodal-lab train-tiny`: train xmodal-tiny with the shipped recipe (or changes to it) and write its weights and card."
-    from xmodal_lab.tiny import train_tiny
+    from xmodal_lab.tiny import train_tiny, V2_CHANGES
     card = train_tiny(out=args.out, steps=args.steps, temperature=args.temperature, seed=args.seed, progress=not args.quiet,
-                      negatives=args.negatives or None)
+                      **({} if args.negatives is None else V2_CHANGES if "none" in args.negatives else dict(negatives=args.negatives)))
     print(json.dumps(card["metrics"], indent=1))
     return 0
 
@@ -244,8 +244,9 @@ def parser()->argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="weights file; default the package's shipped weights")
     t.add_argument("--steps", type=_whole(1), default=None); t.add_argument("--temperature", default=None)
     t.add_argument("--seed", type=int, default=0); t.add_argument("--quiet", action="store_true")
-    t.add_argument("--negatives", nargs="+", choices=("shape", "colour", "size"), default=None,
-                   help="hard negatives against feature suppression: each caption with one of these attributes replaced (see the tiny model's chapter)")
+    t.add_argument("--negatives", nargs="+", choices=("shape", "colour", "size", "none"), default=None,
+                   help="hard negatives against feature suppression: each caption with one of these attributes replaced (default: the recipe's, shape; "
+                        "'none' trains version 2's recipe without them; see the tiny model's chapter)")
     t.set_defaults(fn=cmd_train_tiny)
     f = sub.add_parser("finetune", help="contrastive or m²-mix fine-tuning (runs under torchrun for DDP)")
     _model_args(f); _data_args(f, data="shapes:train"); f.add_argument("--val", default=None, help="validation data, in --data's grammar")
