@@ -215,7 +215,9 @@ def train_recipe(
 )->list:                    # per-step log dicts
     "`train_clip` with a full recipe dict (`RECIPE` with changes): its data, budget, temperature, seed, twins, and optionally `p_twin` and attribute-substitution negatives (`negatives`: the attributes replaced, e.g. ['shape'])."
     extra = {k: (tuple(r[k]) if k == "p_twin" else r[k]) for k in ("p_twin", "neg_weight", "margin") if k in r}
-    if r.get("negatives"): extra["hard_negatives"] = partial(attribute_negatives, kinds=tuple(r["negatives"]))
+    if r.get("negatives"):
+        from xmodal_lab.tiny import attribute_negatives       # defined with the diagnosis, further down this chapter
+        extra["hard_negatives"] = partial(attribute_negatives, kinds=tuple(r["negatives"]))
     return train_clip(model, tokenizer, shapes(**r["data"]), steps=r["steps"], batch_size=r["batch_size"], lr=r["lr"], wd=r["wd"],
                       warmup=r["warmup"], temperature=r["temperature"], seed=r["seed"], twins=r["twins"], progress=progress,
                       callback=callback, every=every, **extra)
