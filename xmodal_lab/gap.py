@@ -16,7 +16,7 @@ from .core import plotly_text, Embeddings, column_sums, is_mapped, memory_budget
 __all__ = ['PROJECTIONS', 'AXES', 'gap_vector', 'l2m_gap', 'cone_similarity', 'close_gap', 'matched_blocks', 'matched_cosines',
            'l2i_gap', 'rmg', 'centroid_cosine', 'separability', 'frechet_distance', 'top_gap_dimensions', 'GapReport',
            'gap_report', 'gap_direction', 'shift', 'contrastive_loss', 'SweepResult', 'shift_sweep',
-           'dimension_ablation', 'gap_plane', 'umap_2d', 'projection_figure', 'similarity_densities',
+           'dimension_ablation', 'gap_plane', 'umap_cache_path', 'umap_2d', 'projection_figure', 'similarity_densities',
            'similarity_histograms']
 
 # %% ../nbs/20_gap.ipynb #75571351
@@ -310,11 +310,14 @@ def gap_plane(
     return torch.stack([u, v], 1), mu
 
 # %% ../nbs/20_gap.ipynb #c51035cd
+def umap_cache_path(z:Tensor, seed:int=0, cache_dir:str|Path|None=None)->Path:
+    "Where `umap_2d` keeps the projection of `z` (it exists once computed): keyed by the content and the settings."
+    from xmodal_lab.core import default_cache_dir
+    return Path(cache_dir or default_cache_dir()) / "umap" / f"{fingerprint('umap/1', z, seed)}.npy"
+
 def umap_2d(z:Tensor, seed:int=0, cache_dir:str|Path|None=None, verbose:bool=True)->np.ndarray:
     "UMAP (cosine, 2-D, fixed seed) of `z`, cached on disk by a hash of the content and the settings."
-    from xmodal_lab.core import default_cache_dir
-    key = fingerprint("umap/1", z, seed)
-    path = Path(cache_dir or default_cache_dir()) / "umap" / f"{key}.npy"
+    path = umap_cache_path(z, seed, cache_dir)
     if path.exists():
         try:
             out = np.load(path)
