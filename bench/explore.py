@@ -1,44 +1,211 @@
-"""The explorer's interactions, timed against the ~1 s a slider move may take on 2 cores.
+"""The explorer's interactions: kernel side up to 1,000,000 points, and in the browser against jupyter-scatter.
 
-  5,000 points (2,500 images and 2,500 captions, D = 512): λ-slider update (shift, projection, figure, metric line),
-  a click (own pairs and neighbours on the whole set), a colour change to own-pair rank (computed once, then cached).
-  200,000 points (100,000 pairs): construction (sample, gap plane), then the same interactions, which touch the
-  50,000-point sample and the 5,000-image metric sample only; a click still ranks against all 200,000 points.
-Prints each time and its ratio to the 1 s target. Usage: python bench/explore.py [--skip-big]
+Kernel side (`--kernel`, the default part): 5,000, 200,000 and 1,000,000 points (half images, half captions, D = 512):
+construction (sample, gap plane, closing shift, widget), then a λ move, a click, a colour change, a filter, a caption
+search and a select-500, each timed in-process; the shown sample is at most 50,000 points, the metric line 5,000
+images, a click ranks against the whole set.
+
+Browser (`--browser`): JupyterLab in headless Chromium (software WebGL), 20,000 and 200,000 points *all shown*, two
+engines on the same actions: the explorer's plotly `FigureWidget`, and a `jupyter-scatter` widget (regl-scatterplot)
+of the same positions and labels. Each action starts in the kernel (or with the mouse, for hover and click) and ends
+when the plot's pixels stop changing: action-to-redraw, printed beside the kernel-side part of it, with the kernel
+memory each widget adds. Needs Debian's chromium and `pip install jupyter-scatter` (not a dependency of the package).
+
+Usage: python bench/explore.py [--kernel] [--browser] [--sizes 20000 200000] [--skip-big]
 """
-import os, sys, time
+import argparse, json, os, sys, tempfile, threading, time
+from pathlib import Path
 import torch
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _harness
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tools")]
 from xmodal_lab.core import Embeddings
-from xmodal_lab.explore import Explorer
+
+COLOURS = ["red", "green", "blue", "yellow", "purple", "orange"]
 
 def data(n, d=512, seed=0):
-    "n pairs of unit vectors in two cones, matched pairs close."
+    "n pairs of unit vectors in two cones, matched pairs close; a six-valued label; captions naming it."
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g) * 0.5 + 1.0 * torch.randn(d, generator=g)
     y = x + 0.6 * torch.randn(n, d, generator=g) - 0.8 * torch.randn(d, generator=g)
-    return Embeddings(x, y)
+    c = torch.arange(n) % 6
+    return Embeddings(x, y, labels={"c": c}, label_names={"c": COLOURS}, captions=[f"item {i}, a {COLOURS[i % 6]} one" for i in range(n)])
 
 def timed(f):
     t = time.perf_counter(); f(); return time.perf_counter() - t
 
-def measure(n):
+def kernel_side(n:int)->tuple:
+    "Seconds per interaction, in-process, for n pairs (2n points)."
+    from xmodal_lab.explore import Explorer
     e = data(n)
     rows = {}
-    t = time.perf_counter(); ex = Explorer(e); ex.widget; rows["build (widget, first figure)"] = time.perf_counter() - t
+    t = time.perf_counter(); ex = Explorer(e); ex.widget; rows["build (closing shift, widget, first figure)"] = time.perf_counter() - t
     ex.set_state(lam=0.05)                                                # warm-up
-    rows["λ slider move"] = min(timed(lambda l=l: ex.set_state(lam=l)) for l in (0.1, 0.2, 0.3))
-    rows["click (pairs + neighbours)"] = min(timed(lambda i=i: ex.select("image", i)) for i in (1, 2, 3))
+    rows["λ move"] = min(timed(lambda l=l: ex.set_state(lam=l)) for l in (0.1, 0.2, 0.3))
+    rows["click (pairs + neighbours on the whole set)"] = min(timed(lambda i=i: ex.select("image", i)) for i in (1, 2, 3))
     rows["colour by own-pair rank (first)"] = timed(lambda: ex.set_state(color_by="own-pair rank"))
     ex.set_state(color_by="modality")
     rows["colour by own-pair rank (cached)"] = timed(lambda: ex.set_state(color_by="own-pair rank"))
+    rows["filter (one label value)"] = timed(lambda: ex.filter(values={"c": ["red"]})); ex.filter()
+    rows["search (substring, all captions)"] = timed(lambda: ex.search("red"))
+    rows["select 500"] = timed(lambda: ex.select(indices={"image": range(500)}))
     return rows, ex
 
+# ---------------------------------------------------------------------------------------------------------- browser
+SETUP = """
+import os, time, sys, numpy as np, pandas as pd
+sys.path.insert(0, {bench!r})
+from explore import data
+from xmodal_lab.explore import Explorer
+def rss(): return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+e = data({n})
+"""
+PLOTLY = """
+m0, t0 = rss(), time.perf_counter()
+ex = Explorer(e, max_points=10**9, color_by="c")
+w = ex.widget
+build_plotly, mem_plotly = time.perf_counter() - t0, rss() - m0
+w
+"""
+JSCATTER = """
+import jscatter
+m0, t0 = rss(), time.perf_counter()
+pi, pt = ex._positions()
+frame = pd.DataFrame({{"x": np.r_[pi[:, 0], pt[:, 0]], "y": np.r_[pi[:, 1], pt[:, 1]],
+                      "c": pd.Categorical([c for c in np.array({colours!r})[e.labels["c"].numpy()]] * 2),
+                      "modality": pd.Categorical(["image"] * e.n_images + ["caption"] * e.n_texts), "text": [""] * e.n_images + e.captions}})
+sc = jscatter.Scatter(data=frame, x="x", y="y", color_by="c", width=640, height=540, size=3)
+view = sc.show()
+build_jscatter, mem_jscatter = time.perf_counter() - t0, rss() - m0
+view
+"""
+
+def notebook(folder:Path, n:int)->str:
+    import nbformat
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell(SETUP.format(bench=str(ROOT / "bench"), n=n // 2)),
+                nbformat.v4.new_code_cell(PLOTLY), nbformat.v4.new_code_cell(JSCATTER.format(colours=COLOURS))]
+    nbformat.write(nb, folder / "bench.ipynb")
+    return "bench.ipynb"
+
+# each action: (name, kernel code for plotly, kernel code for jscatter); the kernel part is timed inside the kernel
+ACTIONS = [
+    ("λ move", "ex.set_state(lam=0.3)", "sc.xy(x=np.r_[qi[:, 0], qt[:, 0]], y=np.r_[qi[:, 1], qt[:, 1]], animate=False)"),
+    ("colour change", "ex.set_state(color_by='modality')", "sc.color(by='modality')"),
+    ("filter (one label value)", "ex.filter(values={'c': ['red']})", "sc.filter(np.flatnonzero(frame.c == 'red'))"),
+    ("search (substring)", "ex.filter(); ex.search('red')", "sc.filter(None); sc.selection(np.flatnonzero(frame.text.str.contains('red')))"),
+    ("select 500", "ex.select(indices={'image': range(500)})", "sc.selection(np.arange(500))"),
+]
+PREP = {"λ move": "qi, qt = ex._positions(lam=0.3)"}
+
+def until_stable(page, clip, before:bytes, t0:float, limit:float=60.0)->float:
+    "Seconds from t0 until the region's pixels differ from `before` and then hold still for two screenshots."
+    last, changed_at = before, None
+    while time.perf_counter() - t0 < limit:
+        shot = page.screenshot(clip=clip)
+        if shot != last: changed_at, last = time.perf_counter(), shot
+        elif changed_at is not None: return changed_at - t0
+    return float("nan")
+
+def run_action(page, k, clip, code:str)->tuple:
+    "(browser seconds to a still redraw, kernel seconds) for one kernel-side action."
+    before = page.screenshot(clip=clip)
+    out = {}
+    def go(): out["kernel"] = k(f"import time as _t\n_t0 = _t.perf_counter()\n{code}\n_t.perf_counter() - _t0")
+    t0 = time.perf_counter(); th = threading.Thread(target=go); th.start()
+    browser = until_stable(page, clip, before, t0)
+    th.join()
+    return browser, out["kernel"]
+
+def run_mouse(page, clip, x, y, click:bool)->float:
+    before = page.screenshot(clip=clip)
+    t0 = time.perf_counter()
+    page.mouse.click(x, y) if click else page.mouse.move(x, y)
+    return until_stable(page, clip, before, t0)
+
+XY = """el => { const L = el._fullLayout, t = el._fullData.find(t => /^images/.test(t.name)), r = el.getBoundingClientRect();
+               return [r.left + L.xaxis._offset + L.xaxis.l2p(t.x[0]), r.top + L.yaxis._offset + L.yaxis.l2p(t.y[0])]; }"""
+
+def point_xy(page, plot, k)->tuple:
+    "Page position of the first image in the plotly figure."
+    return tuple(plot.evaluate(XY))
+
+def scatter_xy(bb:dict, k)->tuple:
+    "Page position of the first image in jupyter-scatter: regl-scatterplot maps each axis's data range to [−1, 1] and fits that square to the canvas's shorter side."
+    x, y, x0, x1, y0, y1 = k("[float(frame.x[0]), float(frame.y[0]), float(frame.x.min()), float(frame.x.max()), float(frame.y.min()), float(frame.y.max())]")
+    half = min(bb["width"], bb["height"]) / 2
+    return (bb["x"] + bb["width"] / 2 + (2 * (x - x0) / (x1 - x0) - 1) * half, bb["y"] + bb["height"] / 2 - (2 * (y - y0) / (y1 - y0) - 1) * half)
+
+def browser_side(n:int, tmp:Path)->dict:
+    "Both engines at n points in one JupyterLab page: {row: {engine: (browser s, kernel s)}} and the memory rows."
+    from playwright.sync_api import sync_playwright
+    from browser import launch
+    from lab import jupyterlab, run_all, Kernel
+    root = tmp / "nbs"; root.mkdir(parents=True)
+    name = notebook(root, n)
+    rows = {}
+    with jupyterlab(tmp, root) as url, sync_playwright() as p:
+        b = launch(p); page = b.new_page(viewport={"width": 1500, "height": 1400})
+        run_all(page, url, name, timeout_ms=1_800_000)
+        k = Kernel(tmp / "jupyter" / "runtime")
+        try:
+            plot = page.locator(".xmodal-explorer .js-plotly-plot").first
+            jsc = page.locator(".jp-OutputArea-output").last.locator("canvas").first
+            page.wait_for_function("el => el._fullData && el._fullData.length >= 7", arg=plot.element_handle(), timeout=600_000)
+            page.wait_for_timeout(3000)
+            print(f"  {n:,} points: both widgets drawn", file=sys.stderr, flush=True)
+            rows["build (kernel)"] = {"plotly": k("build_plotly"), "jupyter-scatter": k("build_jscatter")}
+            rows["kernel memory added (MB)"] = {"plotly": k("mem_plotly"), "jupyter-scatter": k("mem_jscatter")}   # plotly: the Explorer and its widget; jscatter: its frame and widget
+            for engine, loc in (("plotly", plot), ("jupyter-scatter", jsc)):
+                loc.scroll_into_view_if_needed(); page.wait_for_timeout(1000)
+                bb = loc.bounding_box(); clip = dict(x=bb["x"], y=bb["y"], width=min(bb["width"], 700), height=min(bb["height"], 560))
+                cx, cy = point_xy(page, plot, k) if engine == "plotly" else scatter_xy(bb, k)
+                page.mouse.move(bb["x"] + 2, bb["y"] + 2); page.wait_for_timeout(500)
+                rows.setdefault("hover", {})[engine] = (run_mouse(page, clip, cx, cy, False), float("nan"))
+                rows.setdefault("click", {})[engine] = (run_mouse(page, clip, cx, cy, True), float("nan"))
+                print(f"  {n:,} {engine:<16} hover, click {rows['hover'][engine]} {rows['click'][engine]}", file=sys.stderr, flush=True)
+                page.mouse.move(bb["x"] + 2, bb["y"] + 2); page.wait_for_timeout(500)
+                for label, cp, cj in ACTIONS:
+                    if label in PREP: k(PREP[label] + "\nTrue")
+                    rows.setdefault(label, {})[engine] = run_action(page, k, clip, cp if engine == "plotly" else cj)
+                    print(f"  {n:,} {engine:<16} {label:<26} {rows[label][engine]}", file=sys.stderr, flush=True)
+            k("ex.filter(); ex.clear_selection()\nTrue")
+        finally:
+            k.close(); b.close()
+    return rows
+
+def print_browser(n:int, rows:dict):
+    print(f"\nBrowser, {n:,} points all shown (JupyterLab, headless Chromium, software WebGL); seconds from action to a still redraw")
+    print(f"  {'':<28}{'plotly FigureWidget':>26}{'jupyter-scatter':>26}{'plotly / jscatter':>20}")
+    for r, v in rows.items():
+        if r.startswith(("build", "kernel memory")):
+            a, b = v["plotly"], v["jupyter-scatter"]
+            print(f"  {r:<28}{a:>26.1f}{b:>26.1f}{a / b:>20.1f}")
+            continue
+        (pa, pk), (ja, jk) = v["plotly"], v["jupyter-scatter"]
+        f = lambda a, k_: f"{a:.2f} (kernel {k_:.2f})" if k_ == k_ else f"{a:.2f}"
+        print(f"  {r:<28}{f(pa, pk):>26}{f(ja, jk):>26}{pa / ja:>20.1f}")
+
 if __name__ == "__main__":
-    ap = _harness.parser(); a = ap.parse_args()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kernel", action="store_true"); ap.add_argument("--browser", action="store_true")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None); ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--json", help="also write the browser rows to this file (the explorer chapter reads nbs/results/explore_engines.json)")
+    a = ap.parse_args()
+    if not (a.kernel or a.browser): a.kernel = a.browser = True
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    for n in ([2_500] + ([] if a.skip_big else [100_000])):
-        rows, ex = measure(n)
-        print(f"\n{2 * n:,} points ({len(ex.images) + len(ex.captions):,} shown, metric line on {ex.metrics()['images']:,} images), D = 512, 2 threads")
-        for k, v in rows.items(): print(f"  {k:<36} {v:7.3f} s   ({v / 1.0:5.2f} × the 1 s target)")
+    if a.kernel:
+        for pts in a.sizes or ([5_000] + ([] if a.skip_big else [200_000, 1_000_000])):
+            rows, ex = kernel_side(pts // 2)
+            print(f"\nKernel side, {pts:,} points ({len(ex.images) + len(ex.captions):,} shown, metric line on {ex.metrics()['images']:,} images), D = 512, 2 threads")
+            for k_, v in rows.items(): print(f"  {k_:<46} {v:7.3f} s   ({v / 1.0:5.2f} × a 1 s budget)")
+    if a.browser:
+        out = {}
+        for pts in a.sizes or ([20_000] + ([] if a.skip_big else [200_000])):
+            with tempfile.TemporaryDirectory() as t:
+                out[pts] = browser_side(pts, Path(t)); print_browser(pts, out[pts])
+        if a.json:
+            import math, platform
+            clean = lambda v: None if isinstance(v, float) and math.isnan(v) else [clean(x) for x in v] if isinstance(v, (list, tuple)) else {k: clean(x) for k, x in v.items()} if isinstance(v, dict) else v
+            Path(a.json).write_text(json.dumps({"machine": f"{os.cpu_count()} cores, {platform.machine()}, headless Chromium with software WebGL",
+                                                "timing": "seconds from the action to the last change of the plot's pixels (screenshots of its region; about 0.2 s resolution)",
+                                                "sizes": clean({str(k_): v for k_, v in out.items()})}, indent=1, ensure_ascii=False) + "\n")

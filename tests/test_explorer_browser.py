@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 from browser import launch as launch_chromium, require as require_chromium   # tools/browser.py (conftest puts tools/ on the path)
+from lab import jupyterlab, run_all as _run_all, Kernel                       # tools/lab.py
 
 @pytest.fixture(scope="module")
 def browser():
@@ -21,67 +22,15 @@ def browser():
         yield b
         b.close()
 
-def _free_port()->int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
 @pytest.fixture
 def lab(tmp_path):
-    "A JupyterLab server of our own on a free port, serving a copy of the tutorials; stopped by its process group."
+    "JupyterLab serving a copy of the tutorials."
     root = tmp_path / "nbs"; shutil.copytree(ROOT / "nbs" / "tutorials", root / "tutorials")
-    d = {k: tmp_path / "jupyter" / k for k in ("config", "data", "runtime", "workspaces", "settings")}
-    for v in d.values(): v.mkdir(parents=True)
-    news = d["settings"] / "@jupyterlab" / "apputils-extension"; news.mkdir(parents=True)
-    (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(d["config"]), "JUPYTER_DATA_DIR": str(d["data"]), "JUPYTER_RUNTIME_DIR": str(d["runtime"]),
-           "JUPYTER_PLATFORM_DIRS": "1"}
-    port = _free_port()
-    log = open(tmp_path / "jupyterlab.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.token=",
-                             "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
-                             f"--LabApp.workspaces_dir={d['workspaces']}", f"--LabApp.user_settings_dir={d['settings']}",
-                             *(["--allow-root"] if os.geteuid() == 0 else [])],
-                            env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            if proc.poll() is not None: raise RuntimeError(f"JupyterLab exited with {proc.returncode}: {(tmp_path / 'jupyterlab.log').read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(url + "/api/status", timeout=1); break
-            except OSError: time.sleep(0.5)
-        else: raise RuntimeError("JupyterLab did not answer within 60 s")
-        yield url
-    finally:
-        # stop what we started, by its process group (the server and the kernels it spawned), never by name
-        try: os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError: pass
-        try: proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL); proc.wait(10)
-        log.close()
+    with jupyterlab(tmp_path, root) as url: yield url
 
 def _shots(tmp_path)->Path:
     d = Path(os.environ.get("XMODAL_SCREENSHOTS") or tmp_path / "screenshots"); d.mkdir(parents=True, exist_ok=True)
     return d
-
-def _run_all(page, url:str, notebook:str):
-    "Open a notebook fresh, wait for its kernel, and run every cell from the Run menu (again if the first click did not start it)."
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    page.goto(f"{url}/lab/tree/{notebook}?reset")
-    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
-    started = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"
-    for attempt in range(3):
-        # activate the notebook's tab first: on a loaded machine the menu's Run All can still be disabled for a moment
-        page.locator(".lm-TabBar-tabLabel", has_text=Path(notebook).name).first.click()
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        try:
-            page.wait_for_function(started, timeout=60_000); break
-        except PlaywrightTimeout: page.keyboard.press("Escape")
-    else: raise AssertionError(f"Run → Run All Cells did not start {notebook} in three tries")
-    # done when every code cell shows an execution count: no "[*]:" (running or queued) and no "[ ]:" (not yet run)
-    page.wait_for_function("""() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim());
-                                      return p.length > 0 && p.every(t => /^\\[\\d+\\]:$/.test(t)); }""", timeout=400_000)
 
 POINTS = """el => { const gd = el; return gd._fullData.filter(t => /^(images|captions)/.test(t.name)).reduce((n, t) => n + t.x.length, 0); }"""
 SHOWN = """el => el._fullData.find(t => /^images/.test(t.name)).x.filter(v => v !== null && !Number.isNaN(v)).length"""
@@ -93,35 +42,15 @@ FRAME = """el => [el._fullLayout.xaxis.range.slice(), el._fullLayout.yaxis.range
 def _gap(text:str)->float:
     return float(re.search(r"gap ‖Δ‖ = (-?[0-9.]+)", text).group(1))
 
-class Kernel:
-    "The notebook's own kernel, reached through its connection file: reads the explorer's state as the page changes it."
-    def __init__(self, runtime:Path):
-        from jupyter_client import BlockingKernelClient
-        f = max(runtime.glob("kernel-*.json"), key=os.path.getmtime)
-        self.kc = BlockingKernelClient(connection_file=str(f)); self.kc.load_connection_file(); self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-    def __call__(self, code:str):
-        "Run `code` (statements, then the expression on its last line) and return that expression's value, via JSON."
-        *stmts, expr = code.strip().split("\n")
-        out, err = [], []
-        def hook(msg):
-            if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout": out.append(msg["content"]["text"])
-            if msg["msg_type"] == "error": err.append("\n".join(msg["content"]["traceback"]))
-        self.kc.execute_interactive("\n".join(stmts + ["import json as _json", f"print('@@' + _json.dumps({expr}))"]), store_history=False,
-                                    output_hook=hook, timeout=120)
-        if err: raise AssertionError(f"kernel error: {err[0][-2000:]}")
-        return json.loads("".join(out).split("@@")[-1])
-    def close(self): self.kc.stop_channels()
-
-def _dark(png:bytes, r0:float, r1:float)->float:
-    "Share of dark pixels in the ring r0 < r ≤ r1 around the centre of a square screenshot."
+def _darker(with_ring:bytes, without:bytes, r0:float, r1:float)->float:
+    "Share of the pixels in the ring r0 < r ≤ r1 around the centre of two same-size screenshots that are much darker with the ring."
     import io
     import numpy as np
     from PIL import Image
-    a = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    h, w, _ = a.shape; yy, xx = np.mgrid[:h, :w]; r = np.hypot(xx - (w - 1) / 2, yy - (h - 1) / 2)
+    a, b = (np.asarray(Image.open(io.BytesIO(x)).convert("RGB")).astype(int).sum(2) for x in (with_ring, without))
+    h, w = a.shape; yy, xx = np.mgrid[:h, :w]; r = np.hypot(xx - (w - 1) / 2, yy - (h - 1) / 2)
     ring = (r > r0) & (r <= r1)
-    return float((a.sum(2)[ring] < 200).mean())
+    return float((a[ring] < b[ring] - 200).mean())
 
 def _until(page, fn:str, arg, what:str, timeout:int=30_000):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -164,13 +93,13 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         handle = ex.locator(".widget-slider .noUi-handle").first
         handle.focus()
         for _ in range(4): page.keyboard.press("ArrowRight")
-        _until(page, "([el, old]) => el.innerText !== old && el.innerText.includes('λ = +0.20')", [line.element_handle(), before], "λ = +0.20")
+        _until(page, "([el, old]) => el.innerText !== old && el.innerText.includes('λ = +0.20 of the gap')", [line.element_handle(), before], "λ = +0.20")
         after = line.inner_text()
         assert _gap(after) < _gap(before), (before, after)    # a positive λ closes the gap
         assert plot.evaluate(FRAME)[:2] == frame0[:2]          # the frame stays put
         page.screenshot(path=shots / "explorer-2-shifted.png")
         for _ in range(16): page.keyboard.press("ArrowRight")
-        _until(page, "el => el.innerText.includes('λ = +1.00')", line.element_handle(), "λ = +1.00")
+        _until(page, "el => el.innerText.includes('λ = +1.00 of the gap')", line.element_handle(), "λ = +1.00")
         page.wait_for_timeout(500)
         (cx, cy) = page.evaluate(TRACE, [gd, "centroids"])
         scale = max(frame0[0][1] - frame0[0][0], frame0[1][1] - frame0[1][0])
@@ -178,11 +107,12 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         assert k("abs(ex.metrics()['gap ‖Δ‖'])") < 1e-6
         plot.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-3-lambda-1.png")
         for _ in range(20): page.keyboard.press("ArrowLeft")
-        _until(page, "el => el.innerText.includes('λ = +0.00')", line.element_handle(), "λ back at 0")
+        _until(page, "el => el.innerText.includes('λ = +0.00 of the gap')", line.element_handle(), "λ back at 0")
         assert k("ex.lam") == 0.0
 
         # hover, then click an image: its ring is drawn over the WebGL points; the panel's → buttons focus a neighbour
-        x, y = page.evaluate(XY, [gd, "images", 0])
+        top = plot.evaluate("el => { const t = el._fullData.find(t => /^images/.test(t.name)); return t.y.indexOf(Math.max(...t.y)); }")
+        x, y = page.evaluate(XY, [gd, "images", top])       # the topmost image: away from the centroid and its label
         page.mouse.move(x, y)
         ex.locator(".xmodal-hover img").first.wait_for(timeout=30_000)
         assert "image" in ex.locator(".xmodal-hover").inner_text()
@@ -194,7 +124,7 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         page.mouse.move(x + 200, y + 200); page.wait_for_timeout(300)
         fx, fy = page.evaluate(XY, [gd, "focused item", 0])
         box = dict(x=fx - 15, y=fy - 15, width=30, height=30)
-        ring1 = _dark(page.screenshot(clip=box), 7, 11)
+        with_ring = page.screenshot(clip=box)
         assert "own pair" in details.inner_text()
         assert details.locator(".xmodal-go").count() >= 10               # own pairs, five images, five captions
         page.screenshot(path=shots / "explorer-4-clicked.png", full_page=True)
@@ -206,8 +136,10 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         plot.hover(); page.keyboard.press("Escape")                      # clears the focus and its ring
         _until(page, "el => el._fullData.find(t => t.name.startsWith('focused')).x.length === 0", gd, "the ring cleared")
         page.mouse.move(x + 200, y + 200); page.wait_for_timeout(300)
-        ring0 = _dark(page.screenshot(clip=box), 7, 11)
-        assert ring1 > ring0 + 0.1, (ring0, ring1)                       # the black ring showed over the WebGL points
+        without = page.screenshot(clip=box)
+        (shots / 'ring-with.png').write_bytes(with_ring); (shots / 'ring-without.png').write_bytes(without)
+        gain = _darker(with_ring, without, 7, 11)
+        assert gain > 0.15, gain                                         # the black ring showed over the WebGL points
 
         # box select: the selection is data, the table shows it, and it is what ex.selection_frame() exports
         plot.hover(); plot.locator('.modebar-btn[data-title="Box Select"]').click()
