@@ -97,13 +97,13 @@ ACTIONS = [
 ]
 PREP = {"λ move": "qi, qt = ex._positions(lam=0.3)"}
 
-def until_stable(page, clip, before:bytes, t0:float, limit:float=60.0)->float:
-    "Seconds from t0 until the region's pixels differ from `before` and then hold still for two screenshots."
+def until_stable(page, clip, before:bytes, t0:float, limit:float=60.0, busy=lambda: False)->float:
+    "Seconds from t0 until the region's pixels differ from `before` and then hold still for two screenshots, the kernel done (`busy` false)."
     last, changed_at = before, None
     while time.perf_counter() - t0 < limit:
         shot = page.screenshot(clip=clip)
         if shot != last: changed_at, last = time.perf_counter(), shot
-        elif changed_at is not None: return changed_at - t0
+        elif changed_at is not None and not busy(): return changed_at - t0   # a pause while the kernel still works is not the end
     return float("nan")
 
 def run_action(page, k, clip, code:str)->tuple:
@@ -112,7 +112,7 @@ def run_action(page, k, clip, code:str)->tuple:
     out = {}
     def go(): out["kernel"] = k(f"import time as _t\n_t0 = _t.perf_counter()\n{code}\n_t.perf_counter() - _t0")
     t0 = time.perf_counter(); th = threading.Thread(target=go); th.start()
-    browser = until_stable(page, clip, before, t0)
+    browser = until_stable(page, clip, before, t0, busy=th.is_alive)
     th.join()
     return browser, out["kernel"]
 

@@ -272,32 +272,6 @@ def _first_caption(self:Embeddings)->Tensor:
     return first
 Embeddings.first_caption = _first_caption
 
-# %% ../nbs/00_core.ipynb #83ca01a0
-def _read_captions(path:Path, column:str)->list:
-    "The `column` of a parquet file, or of a clip-retrieval folder's metadata/*.parquet in shard order."
-    from xmodal_lab.io import _shard_files
-    files = _shard_files(path / "metadata", "parquet") if path.is_dir() else [path]
-    if not files or not all(f.exists() for f in files): raise FileNotFoundError(f"no caption file at {path}: pass a list of captions, a .parquet file or a clip-retrieval folder with metadata/*.parquet")
-    import pandas as pd
-    df = pd.concat([pd.read_parquet(f) for f in files])
-    if column not in df: raise ValueError(f"{path} has no column {column!r} (it has {list(df.columns)}): pass column=")
-    return df[column].tolist()
-
-def _with_captions(self:Embeddings,
-    captions,               # one string per text row: a list, a .parquet file, or a clip-retrieval folder (metadata/*.parquet)
-    column:str="caption",   # the captions' column in a parquet file
-)->Embeddings:
-    "A copy with caption texts attached, for sets that came without them (released features, bare arrays)."
-    import copy
-    if isinstance(captions, (str, Path)): captions = _read_captions(Path(captions), column)
-    caps = list(captions)
-    if len(caps) != self.n_texts: raise ValueError(f"got {len(caps):,} captions for {self.n_texts:,} text embeddings — pass one caption per text row, in row order")
-    bad = [i for i, c in enumerate(caps) if not isinstance(c, str)]
-    if bad: raise ValueError(f"captions must be strings; rows {bad[:5]} are {type(caps[bad[0]]).__name__}")
-    new = copy.copy(self); new.captions = caps
-    return new
-Embeddings.with_captions = _with_captions
-
 # %% ../nbs/00_core.ipynb #15873c82
 def item_difference(a:Embeddings, b:Embeddings)->str|None:
     "Why `a` and `b` do not describe the same items (counts, caption links, dataset fingerprint, caption text), or None."

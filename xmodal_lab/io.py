@@ -324,6 +324,31 @@ def clip_retrieval(
     rows = {k: _any_norm(MappedRows([(f, a.offset, a.shape[0]) for f, a in zip(parts[k], aa)], aa[0].shape[1], aa[0].dtype), k) for k, aa in arrs.items()}
     return _memory_model(mapped_embeddings(rows["img_emb"], rows["text_emb"], None, {}, {}, caps, {**meta, "mapped": str(folder)}), mapped)
 
+# %% ../nbs/01_io.ipynb #2cd63210
+def _read_captions(path:Path, column:str)->list:
+    "The `column` of a parquet file, or of a clip-retrieval folder's metadata/*.parquet in shard order."
+    files = _shard_files(path / "metadata", "parquet") if path.is_dir() else [path]
+    if not files or not all(f.exists() for f in files): raise FileNotFoundError(f"no caption file at {path}: pass a list of captions, a .parquet file or a clip-retrieval folder with metadata/*.parquet")
+    import pandas as pd
+    df = pd.concat([pd.read_parquet(f) for f in files])
+    if column not in df: raise ValueError(f"{path} has no column {column!r} (it has {list(df.columns)}): pass column=")
+    return df[column].tolist()
+
+def _with_captions(self:Embeddings,
+    captions,               # one string per text row: a list, a .parquet file, or a clip-retrieval folder (metadata/*.parquet)
+    column:str="caption",   # the captions' column in a parquet file
+)->Embeddings:
+    "A copy with caption texts attached, for sets that came without them (released features, bare arrays)."
+    import copy
+    if isinstance(captions, (str, Path)): captions = _read_captions(Path(captions), column)
+    caps = list(captions)
+    if len(caps) != self.n_texts: raise ValueError(f"got {len(caps):,} captions for {self.n_texts:,} text embeddings — pass one caption per text row, in row order")
+    bad = [i for i, c in enumerate(caps) if not isinstance(c, str)]
+    if bad: raise ValueError(f"captions must be strings; rows {bad[:5]} are {type(caps[bad[0]]).__name__}")
+    new = copy.copy(self); new.captions = caps
+    return new
+Embeddings.with_captions = _with_captions
+
 # %% ../nbs/01_io.ipynb #a87b032c
 MIND_THE_GAP = {   # the released features of Liang et al. (NeurIPS 2022), Figure 1: file in the repository and its SHA-256
     "clip": ("features_clip.npy", "7227280ace0f145d2c45afa8ab507a1cb280e9460aa271fe9052d08e35342adb"),
