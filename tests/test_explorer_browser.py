@@ -174,7 +174,11 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         _until(page, "el => el.innerText.includes('not a valid regular expression')", status.element_handle(), "the regex message")
         assert k("ex.selection.captions.tolist()") == truth                    # nothing changed
         ex.locator(".widget-checkbox", has_text="regex").locator("input").uncheck()
-        ex.locator(".xmodal-search input").fill("red triangle")
+        ex.locator(".xmodal-search input").fill("red triangle"); ex.locator(".xmodal-search input").press("Enter")
+        # the box sends its text on Enter or blur, and ipywidgets holds a state update back while the kernel is busy
+        # (a button's click is not held), so the text must reach the kernel before the button is pressed
+        _until(page, "el => el.innerText.includes(\"match 'red triangle'\")", status.element_handle(), "the search again")
+        assert k("ex._controls['search'].value") == "red triangle"
 
         # a typed query through the text tower lands as a star, with its neighbours in the panel
         ex.locator("button", has_text="place as query").click()
