@@ -13,9 +13,9 @@ from tqdm.auto import tqdm
 from .core import check_features, l2_normalise
 
 # %% auto #0
-__all__ = ['PLACEHOLDER', 'FALLBACK_PLACEHOLDERS', 'text_tower', 'placeholder_ids', 'encode_text_with', 'vision_tower',
-           'encode_image_with', 'InversionResult', 'oti', 'ovi', 'intra_modal_retrieval', 'inversion_gain',
-           'inversion_table', 'inversion_study', 'study_frame', 'study_figure']
+__all__ = ['PLACEHOLDER', 'FALLBACK_PLACEHOLDERS', 'text_tower', 'placeholder_ids', 'causal_cut', 'encode_text_with',
+           'vision_tower', 'encode_image_with', 'InversionResult', 'oti', 'ovi', 'intra_modal_retrieval',
+           'inversion_gain', 'inversion_table', 'inversion_study', 'study_frame', 'study_figure']
 
 # %% ../nbs/30_inversion.ipynb #35a32082
 PLACEHOLDER = "*"
@@ -47,11 +47,38 @@ def placeholder_ids(tokenizer, template:str, n_tokens:int)->tuple:
     if len(pos) != n_tokens: raise ValueError(f"could not place {n_tokens} placeholder tokens in {template!r} (found {len(pos)}: does the template contain {PLACEHOLDER!r} itself, or is it truncated?)")
     return ids, pos
 
+# %% ../nbs/30_inversion.ipynb #d940f5c6
+def causal_cut(model:nn.Module, ids:Tensor)->int|None:
+    "How many leading tokens of `ids` decide the text feature, when the rest provably cannot: a causal mask and end-token pooling. None otherwise."
+    t = text_tower(model)
+    pool = getattr(t, "text_pool_type", getattr(t, "pool_type", "argmax"))
+    mask, L = getattr(t, "attn_mask", None), len(ids)
+    if getattr(t, "cls_emb", None) is not None or getattr(t, "use_pad_mask", False) or pool not in ("argmax", "eos"): return None
+    if mask is None or tuple(mask.shape) != (L, L): return None      # a non-causal tower: every position sees every other
+    upper = torch.ones(L, L, dtype=torch.bool, device=mask.device).triu(1)
+    if not (torch.isneginf(mask[upper]).all() and (mask[~upper] == 0).all()): return None
+    if pool == "argmax": end = int(ids.argmax())
+    else:
+        hits = (ids == getattr(t, "text_eos_id", getattr(t, "eos_id", None))).nonzero()
+        if not len(hits): return None
+        end = int(hits[0])
+    return end + 1
+
 # %% ../nbs/30_inversion.ipynb #cbfdcbe0
-def encode_text_with(model:nn.Module, ids:Tensor, pos:Tensor, v:Tensor)->Tensor:
-    "Text features of token ids `ids` (L,) with the embeddings at positions `pos` replaced by `v` (B, R, d_tok)."
+def encode_text_with(
+    model:nn.Module,   # an open_clip model with an open_clip text transformer
+    ids:Tensor,        # (L,) token ids of the template with its placeholders
+    pos:Tensor,        # positions of the placeholders in `ids`
+    v:Tensor,          # (B, R, d_tok) embeddings that replace them
+    cut:bool=True,     # run only the tokens up to the end token where that is exact (see `causal_cut`)
+)->Tensor:             # (B, D) text features
+    "Text features of token ids `ids` with the embeddings at positions `pos` replaced by `v`."
     from open_clip.transformer import text_global_pool
     t = text_tower(model)
+    n = causal_cut(model, ids) if cut else None
+    if n is not None:
+        if int(pos.max()) >= n: raise ValueError(f"a placeholder sits after the end token (positions {pos.tolist()}, end at {n - 1})")
+        ids = ids[:n]
     cast = t.transformer.get_cast_dtype()
     ids_b = ids.to(v.device).expand(len(v), -1)
     if hasattr(t, "_embeds"):                       # open_clip's TextTransformer: its own embedding, class token (CoCa) and masks
@@ -61,7 +88,8 @@ def encode_text_with(model:nn.Module, ids:Tensor, pos:Tensor, v:Tensor)->Tensor:
     else:                                           # the CLIP class keeps the text parts on itself
         x = t.token_embedding(ids_b).to(cast).clone()
         x[:, pos] = v.to(cast)
-        x, attn_mask = x + t.positional_embedding.to(cast), t.attn_mask
+        x, attn_mask = x + t.positional_embedding[:len(ids)].to(cast), t.attn_mask
+    if n is not None: attn_mask = attn_mask[:n, :n]
     x = t.transformer(x, attn_mask=attn_mask)
     if getattr(t, "cls_emb", None) is not None:     # CoCa: the appended class token is the text feature, normed after pooling
         pooled = t.ln_final(x[:, -1])
@@ -176,13 +204,14 @@ def oti(
     seed:int=0,             # initialisation of the pseudo-tokens
     record:tuple=(),        # keep the features after these numbers of updates, e.g. (10, 50, 150)
     progress:bool=True,     # progress bar
+    cut:bool=True,          # run only the tokens up to the end token where that is exact (`causal_cut`); False: the whole context
 )->InversionResult:
     "Optimisation-based textual inversion: text-side features of images."
     x = l2_normalise(check_features(image_features, "image"))
     _check_dim(model, x, "image features")
     ids, pos = placeholder_ids(tokenizer, template, n_tokens)
     d_tok = text_tower(model).token_embedding.weight.shape[1]
-    return _run(model, x, lambda p: encode_text_with(model, ids, pos, p), (n_tokens, d_tok), steps, lr, wd, batch_size, seed, record, "OTI", progress,
+    return _run(model, x, lambda p: encode_text_with(model, ids, pos, p, cut=cut), (n_tokens, d_tok), steps, lr, wd, batch_size, seed, record, "OTI", progress,
                 dict(n_tokens=n_tokens, template=template, steps=steps, lr=lr, wd=wd, seed=seed))
 
 # %% ../nbs/30_inversion.ipynb #ac653465
