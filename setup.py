@@ -27,7 +27,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['xmodal_lab', 'xmodal_lab.*']),
     include_package_data=True,
-    package_data={'xmodal_lab': ['model_configs/*.json', 'weights/*.safetensors', 'weights/*.json', 'weights/*.md']},
+    package_data={'xmodal_lab': ['paper_values.csv', 'model_configs/*.json', 'weights/*.safetensors', 'weights/*.json', 'weights/*.md']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements, 'hf': hf_requirements},
     python_requires='>=' + min_python,

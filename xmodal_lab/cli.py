@@ -10,7 +10,7 @@ from .specs import SPEC_GRAMMAR, check_data_spec, is_checkpoint_path
 
 # %% auto #0
 __all__ = ['parse_data', 'demo_report', 'cmd_demo', 'cmd_embed', 'cmd_train_tiny', 'input_hash', 'redact_paths', 'cmd_report',
-           'cmd_finetune', 'parser', 'check_args', 'cli_words', 'main']
+           'cmd_reproduce', 'cmd_finetune', 'parser', 'check_args', 'cli_words', 'main']
 
 # %% ../nbs/90_cli.ipynb #5ad900dc
 def parse_data(spec:str, on_error:str="raise", img_key:str="filepath", caption_key:str|None=None, encoding:str="utf-8"):
@@ -159,6 +159,25 @@ def cmd_report(args)->int:
     print(f"report: {path} ({path.stat().st_size / 2**20:.1f} MB{extra}) in {time.time() - t0:.1f} s")
     return 0
 
+def cmd_reproduce(args)->int:
+    "`xmodal-lab reproduce PAPER`: a paper's experiment on a model and data (or saved features), beside the paper's numbers."
+    from xmodal_lab.reproduce import reproduce
+    t0 = time.time()
+    if args.features:
+        from xmodal_lab.io import load_features
+        r = reproduce(args.paper, embeddings=load_features(args.features), random_init=[load_features(f) for f in args.random_features],
+                      n_boot=args.n_boot, seed=args.seed)
+    else:
+        from xmodal_lab.models import load_model
+        model, _, _ = load_model(args.model, args.pretrained, seed=args.seed)
+        r = reproduce(args.paper, model, dataset=_data(args), seeds=args.seeds, labels=args.labels, n_boot=args.n_boot, seed=args.seed,
+                      max_minutes=None if args.yes else args.max_minutes, progress=not args.quiet)
+    path = r.write(args.out, args.json, args.csv)
+    print(str(r))
+    extra = "".join(f", {k} {v}" for k, v in (("JSON", args.json), ("CSV", args.csv)) if v)
+    print(f"\nreproduction: {path} ({path.bytes / 2**20:.1f} MB{extra}) in {time.time() - t0:.1f} s")
+    return 0
+
 # %% ../nbs/90_cli.ipynb #f009de7c
 def _train_arg(v:str):
     return int(v) if v.isdigit() else v
@@ -240,6 +259,19 @@ def parser()->argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="folder output: 'auto' (this rank's GPU under torchrun, else the CPU), 'cpu' or 'cuda'")
     e.add_argument("--workers", type=_whole(0), default=0, help="DataLoader workers for image decoding")
     e.set_defaults(fn=cmd_embed)
+    q = sub.add_parser("reproduce", help="a paper's experiment on a model and data (or saved features), beside the paper's numbers")
+    common(q)
+    q.add_argument("paper", help="the paper: mind-the-gap")
+    q.add_argument("--features", default=None, help="saved features instead of --model and --data (.safetensors, (2, N, D) .npy, shards)")
+    q.add_argument("--random-features", nargs="+", default=[], help="with --features: features of the same architecture at random initialisation")
+    q.add_argument("--labels", nargs="+", default=None, help="labels for zero-shot accuracy (default: every label with 2 to 50 named classes)")
+    q.add_argument("--seeds", type=_whole(1), default=3, help="random initialisations of the model's architecture (default 3)")
+    q.add_argument("--n-boot", type=_whole(1), default=500, help="bootstrap resamples for the intervals")
+    q.add_argument("--max-minutes", type=float, default=30.0, help="refuse, before any work, a run estimated to take longer (default 30)")
+    q.add_argument("--yes", action="store_true", help="run even when the estimate is over --max-minutes")
+    q.add_argument("--out", default="reproduction.html", help="the HTML report"); q.add_argument("--json", default=None, help="also every number as JSON")
+    q.add_argument("--csv", default=None, help="and one row per finding as CSV")
+    q.set_defaults(fn=cmd_reproduce)
     t = sub.add_parser("train-tiny", help="train xmodal-tiny on shapes")
     t.add_argument("--out", default=None, help="weights file; default the package's shipped weights")
     t.add_argument("--steps", type=_whole(1), default=None); t.add_argument("--temperature", default=None)
@@ -271,6 +303,12 @@ def parser()->argparse.ArgumentParser:
 # %% ../nbs/90_cli.ipynb #8b28a804
 def check_args(args):
     "Validate what can be checked without torch: data specs, a checkpoint path, the output location."
+    if args.cmd == "reproduce":
+        from xmodal_lab.reproduce import check_paper
+        check_paper(args.paper)
+        for f in [args.features, *args.random_features]:
+            if f and not Path(f).exists(): raise FileNotFoundError(f"no features at {f}")
+        if args.random_features and not args.features: raise ValueError("--random-features goes with --features (a model is re-initialised by itself: --seeds)")
     for key in ("data", "val"):
         if getattr(args, key, None): check_data_spec(getattr(args, key))
     pre = getattr(args, "pretrained", None)
@@ -289,7 +327,7 @@ def _outputs(args)->list:
     "(path, is a folder) of every file or folder a command will write."
     c = args.cmd
     if c == "demo": return [(args.report, False)] if args.report else []
-    if c == "report": return [(p, False) for p in (args.out, args.json, args.csv) if p]
+    if c in ("report", "reproduce"): return [(p, False) for p in (args.out, args.json, args.csv) if p]
     if c == "embed": return [(args.out, _embed_out(args.out) == "folder")]
     if c == "finetune": return [(args.out, True)]
     if c == "train-tiny": return [(args.out, False)] if args.out else []

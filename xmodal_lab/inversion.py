@@ -47,7 +47,7 @@ def placeholder_ids(tokenizer, template:str, n_tokens:int)->tuple:
     if len(pos) != n_tokens: raise ValueError(f"could not place {n_tokens} placeholder tokens in {template!r} (found {len(pos)}: does the template contain {PLACEHOLDER!r} itself, or is it truncated?)")
     return ids, pos
 
-# %% ../nbs/30_inversion.ipynb #d940f5c6
+# %% ../nbs/30_inversion.ipynb #dcb79e65
 def causal_cut(model:nn.Module, ids:Tensor)->int|None:
     "How many leading tokens of `ids` decide the text feature, when the rest provably cannot: a causal mask and end-token pooling. None otherwise."
     t = text_tower(model)

@@ -1,0 +1,86 @@
+"`reproduce` against independent computations: the released CLIP features (skipped where they are absent) and the CLI end to end on xmodal-tiny."
+import csv, json, math, subprocess, sys
+from pathlib import Path
+import numpy as np
+import pytest
+from xmodal_lab.reproduce import paper_values, reproduce, PAPERS
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared/data/real-features"
+needs_real = pytest.mark.skipif(not (REAL / "clip.npy").exists(), reason=f"the released Mind-the-Gap features are not at {REAL}")
+
+def test_every_paper_value_carries_its_source():
+    rows = paper_values()
+    assert rows and {r["paper"] for r in rows} == set(PAPERS)
+    for r in rows:
+        assert r["source"] and r["backbone"] and r["dataset"] and r["transcribed_from"], r
+        assert (r["value"] is None) != (not r["claim"]) or r["value"] is not None, r      # a number, or a claim in words
+
+def _np_loss(x, y, scale):
+    "open_clip's symmetric InfoNCE, one caption per image, in float64 numpy."
+    lg = scale * x @ y.T
+    lse = lambda a, ax: np.log(np.exp(a - a.max(ax, keepdims=True)).sum(ax)) + a.max(ax)
+    d = np.diag(lg)
+    return float(((lse(lg, 1) - d).mean() + (lse(lg, 0) - d).mean()) / 2)
+
+@needs_real
+def test_mind_the_gap_on_released_clip_matches_numpy_and_the_committed_page():
+    from xmodal_lab.io import mind_the_gap
+    e, e0 = mind_the_gap("clip", path=REAL), mind_the_gap("clip_random", path=REAL)
+    r = reproduce("mind-the-gap", embeddings=e, random_init=e0)
+    a = np.load(REAL / "clip.npy").astype(np.float64); x, y = a[0], a[1]
+    x /= np.linalg.norm(x, axis=1, keepdims=True); y /= np.linalg.norm(y, axis=1, keepdims=True)
+    f = {q: row for q, row in zip(r.to_frame()["quantity"], r.to_frame().to_dict("records"))}
+    gap = np.linalg.norm(x.mean(0) - y.mean(0))
+    assert f["L2M gap ‖Δ‖"]["measured"] == pytest.approx(gap, abs=1e-6)
+    assert f["L2M gap ‖Δ‖"]["lo"] < gap < f["L2M gap ‖Δ‖"]["hi"]
+    n = len(x); G = x @ x.T
+    assert f["cone: image"]["measured"] == pytest.approx((G.sum() - n) / (n * (n - 1)), abs=1e-6)
+    # the shift and its losses, recomputed in numpy: x' = norm(x - λ/2 Δ̂), y' = norm(y + λ/2 Δ̂)
+    d = (x.mean(0) - y.mean(0)); d /= np.linalg.norm(d)
+    table = r.sections[2].tables[0][1]
+    nrm = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)
+    for lam in table.index:
+        xs, ys = nrm(x - lam / 2 * d), nrm(y + lam / 2 * d)
+        assert table.loc[lam, "gap"] == pytest.approx(np.linalg.norm(xs.mean(0) - ys.mean(0)), abs=1e-6)
+        assert table.loc[lam, "loss @ scale 100"] == pytest.approx(_np_loss(xs, ys, 100.0), rel=1e-5)
+    losses = {lam: _np_loss(nrm(x - lam / 2 * d), nrm(y + lam / 2 * d), 100.0) for lam in table.index}
+    assert min(losses, key=losses.get) == 0.0 == f["λ of the lowest loss at τ = 1/100"]["measured"]   # the paper's finding, on its own features
+    # what the chapter shows is this run
+    page = json.loads((ROOT / "nbs/results/reproduce_clip.json").read_text())
+    committed = [g for s in page["sections"] for g in s["findings"]]
+    assert [g["verdict"] for g in committed] == r.to_frame()["verdict"].tolist()
+    assert np.allclose([g["measured"] for g in committed], r.to_frame()["measured"], atol=1e-9)
+
+def _cli(*args, cwd):
+    "The installed command, as a user runs it."
+    return subprocess.run([str(Path(sys.executable).parent / "xmodal-lab"), *args], cwd=cwd, capture_output=True, text=True)
+
+def test_cli_on_the_default_matches_the_chapters_numbers(tmp_path):
+    p = _cli("reproduce", "mind-the-gap", "--model", "xmodal-tiny", "--data", "shapes:test", "--out", "r.html", "--json", "r.json",
+             "--csv", "r.csv", "--seeds", "2", "--n-boot", "200", "--quiet", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    d = json.loads((tmp_path / "r.json").read_text())
+    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
+    assert len(rows) == sum(len(s["findings"]) for s in d["sections"]) and d["protocol"]["random initialisations"] == 2
+    from xmodal_lab.models import load_model
+    from xmodal_lab.data import shapes
+    from xmodal_lab.embed import embed
+    from xmodal_lab.gap import l2m_gap, cone_similarity, separability
+    emb = embed(load_model()[0], shapes("test"), progress=False, verbose=False)
+    got = {r["quantity"]: float(r["measured"]) for r in rows}
+    assert got["L2M gap ‖Δ‖"] == pytest.approx(l2m_gap(emb), abs=1e-9)
+    assert got["cone: text"] == pytest.approx(cone_similarity(emb.text), abs=1e-9)
+    assert got["linear separability (held-out accuracy)"] == pytest.approx(separability(emb), abs=1e-12)
+    page = (tmp_path / "r.html").read_text()
+    assert "Setting." in page and "backbone" in page and "data-figures" not in page   # the setting note; figures are drawn by the loader
+    assert "13 of" in p.stdout or "comparable findings agree" in p.stdout
+
+def test_cli_refuses_before_any_work(tmp_path):
+    for args, words in [(["reproduce", "mind-the-gaps"], "xmodal-lab reproduces: mind-the-gap"),
+                        (["reproduce", "mind-the-gap", "--random-features", "x.npy"], "no features at x.npy"),
+                        (["reproduce", "mind-the-gap", "--max-minutes", "0.00001"], "--yes"),
+                        (["reproduce", "mind-the-gap", "--labels", "species"], "no label 'species'")]:
+        p = _cli(*args, cwd=tmp_path)
+        assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
+    assert not [f for f in tmp_path.iterdir() if f.suffix in (".html", ".json", ".csv")]      # no report written
