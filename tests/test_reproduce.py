@@ -47,7 +47,7 @@ def test_mind_the_gap_on_released_clip_matches_numpy_and_the_committed_page():
     losses = {lam: _np_loss(nrm(x - lam / 2 * d), nrm(y + lam / 2 * d), 100.0) for lam in table.index}
     assert min(losses, key=losses.get) == 0.0 == f["λ of the lowest loss at τ = 1/100"]["measured"]   # the paper's finding, on its own features
     # what the chapter shows is this run
-    page = json.loads((ROOT / "nbs/results/reproduce_clip.json").read_text())
+    page = json.loads((ROOT / "nbs/results/reproduce_clip.json").read_text())["mind-the-gap"]
     committed = [g for s in page["sections"] for g in s["findings"]]
     assert [g["verdict"] for g in committed] == r.to_frame()["verdict"].tolist()
     assert np.allclose([g["measured"] for g in committed], r.to_frame()["measured"], atol=1e-9)
@@ -84,3 +84,22 @@ def test_cli_refuses_before_any_work(tmp_path):
         p = _cli(*args, cwd=tmp_path)
         assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
     assert not [f for f in tmp_path.iterdir() if f.suffix in (".html", ".json", ".csv")]      # no report written
+
+@needs_real
+def test_balance_act_on_released_clip_matches_numpy_and_the_committed_page():
+    "QB-Norm's R@1 on the test half recomputed in float64 numpy from the inverted softmax, and the committed page is this run."
+    from xmodal_lab.io import mind_the_gap
+    from xmodal_lab.reproduce import split_bank
+    e = mind_the_gap("clip", path=REAL)
+    r = reproduce("balance-act", embeddings=e)
+    test, bank = split_bank(e)
+    q, g, b = (t.numpy().astype(np.float64) for t in (test.text, test.image, bank.text))
+    lse = lambda a: np.log(np.exp(a - a.max(0)).sum(0)) + a.max(0)
+    s = 20 * q @ g.T - lse(20 * b @ g.T)                      # log of exp(βS(q,g)) / Σ_bank exp(βS(b,g))
+    r1 = float((s.argmax(1) == test.image_of_text.numpy()).mean())
+    assert r.sections[0].tables[0][1].loc["QB-Norm", "R@1"] == pytest.approx(r1, abs=1e-12)
+    cos = float(((q @ g.T).argmax(1) == test.image_of_text.numpy()).mean())
+    f = {x.quantity: x for x in r.sections[0].findings}
+    assert f["text → image R@1: QB-Norm − cosine"].measured == pytest.approx(r1 - cos, abs=1e-12)
+    page = json.loads((ROOT / "nbs/results/reproduce_clip.json").read_text())["balance-act"]
+    assert [g["verdict"] for s in page["sections"] for g in s["findings"]] == r.to_frame()["verdict"].tolist()

@@ -166,11 +166,12 @@ def cmd_reproduce(args)->int:
     if args.features:
         from xmodal_lab.io import load_features
         r = reproduce(args.paper, embeddings=load_features(args.features), random_init=[load_features(f) for f in args.random_features],
-                      n_boot=args.n_boot, seed=args.seed)
+                      bank=load_features(args.bank) if args.bank else None, n_boot=args.n_boot, seed=args.seed)
     else:
         from xmodal_lab.models import load_model
         model, _, _ = load_model(args.model, args.pretrained, seed=args.seed)
-        r = reproduce(args.paper, model, dataset=_data(args), seeds=args.seeds, labels=args.labels, n_boot=args.n_boot, seed=args.seed,
+        bank = parse_data(args.bank, args.on_error, args.img_key, args.caption_key, args.encoding) if args.bank else None
+        r = reproduce(args.paper, model, dataset=_data(args), bank=bank, seeds=args.seeds, labels=args.labels, n_boot=args.n_boot, seed=args.seed,
                       max_minutes=None if args.yes else args.max_minutes, progress=not args.quiet)
     path = r.write(args.out, args.json, args.csv)
     print(str(r))
@@ -261,9 +262,11 @@ def parser()->argparse.ArgumentParser:
     e.set_defaults(fn=cmd_embed)
     q = sub.add_parser("reproduce", help="a paper's experiment on a model and data (or saved features), beside the paper's numbers")
     common(q)
-    q.add_argument("paper", help="the paper: mind-the-gap")
+    q.add_argument("paper", help="the paper: mind-the-gap or balance-act")
     q.add_argument("--features", default=None, help="saved features instead of --model and --data (.safetensors, (2, N, D) .npy, shards)")
     q.add_argument("--random-features", nargs="+", default=[], help="with --features: features of the same architecture at random initialisation")
+    q.add_argument("--bank", default=None, help="balance-act: the query and gallery banks, in --data's grammar (with --features: a features file); "
+                                                 "default a disjoint random half of the data")
     q.add_argument("--labels", nargs="+", default=None, help="labels for zero-shot accuracy (default: every label with 2 to 50 named classes)")
     q.add_argument("--seeds", type=_whole(1), default=3, help="random initialisations of the model's architecture (default 3)")
     q.add_argument("--n-boot", type=_whole(1), default=500, help="bootstrap resamples for the intervals")
@@ -309,6 +312,8 @@ def check_args(args):
         for f in [args.features, *args.random_features]:
             if f and not Path(f).exists(): raise FileNotFoundError(f"no features at {f}")
         if args.random_features and not args.features: raise ValueError("--random-features goes with --features (a model is re-initialised by itself: --seeds)")
+        if args.bank and not args.features: check_data_spec(args.bank)
+        if args.bank and args.features and not Path(args.bank).exists(): raise FileNotFoundError(f"no features at {args.bank}")
     for key in ("data", "val"):
         if getattr(args, key, None): check_data_spec(getattr(args, key))
     pre = getattr(args, "pretrained", None)

@@ -14,7 +14,7 @@ from .metrics import rank_queries, stable_topk, _groups, _summarise, check_cutof
 
 # %% auto #0
 __all__ = ['check_k', 'top_k_indices', 'k_occurrence', 'skewness', 'HubnessResult', 'hubness_stats', 'hubness', 'check_bank',
-           'bank_lse', 'bank_warning', 'RemedyResult', 'hubness_remedies']
+           'bank_lse', 'bank_warning', 'RemedyResult', 'remedy_rankings', 'hubness_remedies']
 
 # %% ../nbs/13_hubness.ipynb #5e679cc2
 def check_k(k, n:int|None=None, what:str="k")->int:
@@ -178,18 +178,18 @@ class RemedyResult:
         return table_html(self.table) + f"<p style='font-size:85%'>{self.direction}, k={self.k}, β={self.beta}</p>" + w
 
 # %% ../nbs/13_hubness.ipynb #7058d168
-def hubness_remedies(
+def remedy_rankings(
     emb:Embeddings,         # test embeddings (queries and gallery)
     query_bank:Tensor|None=None,   # (B, D) queries like the test queries (default: none, QB-Norm skipped)
     gallery_bank:Tensor|None=None, # (B', D) items of the gallery's modality, for DBNorm
     direction:str="t2i",    # text → image, or image → text
     beta:float=20.0,        # inverse temperature of the inverted softmax
-    k:int=10,               # top-k for hubness
-    ks:tuple=(1, 5, 10),    # R@K
-)->RemedyResult:
-    "Hubness and R@K for plain cosine, QB-Norm (query bank) and DBNorm (query and gallery banks)."
+    k:int=10,               # top-k lists kept per query
+    beta_gallery:float|None=None,  # DBNorm's inverse temperature over the gallery bank (default `beta`; the authors' code: 3)
+)->tuple:                   # ({method: per-query statistics of `rank_queries`, with top-k lists}, warnings)
+    "Every query ranked by plain cosine, QB-Norm and DBNorm: the per-query statistics behind `hubness_remedies`."
     q, g = _direction(emb, direction)
-    k, ks = check_k(k, len(g)), check_cutoffs(ks)
+    k = check_k(k, len(g))
     img_g, txt_g = _groups(emb, None)
     qg, gg = (txt_g, img_g) if direction == "t2i" else (img_g, txt_g)
     methods, warns = {"cosine": (1.0, None)}, []
@@ -201,11 +201,26 @@ def hubness_remedies(
         if gallery_bank is not None:
             gallery_bank = check_bank(gallery_bank, g, "gallery bank")
             if (w := bank_warning(gallery_bank, g, "gallery bank")): warns.append(w)
-            methods["DBNorm"] = (2 * beta, c_q + bank_lse(gallery_bank, g, beta))
+            bg = beta if beta_gallery is None else beta_gallery
+            methods["DBNorm"] = (beta + bg, c_q + bank_lse(gallery_bank, g, bg))
+    return {name: rank_queries(q, g, qg, gg, topk=k, scale=scale, g_bias=bias) for name, (scale, bias) in methods.items()}, warns
+
+def hubness_remedies(
+    emb:Embeddings,         # test embeddings (queries and gallery)
+    query_bank:Tensor|None=None,   # (B, D) queries like the test queries (default: none, QB-Norm skipped)
+    gallery_bank:Tensor|None=None, # (B', D) items of the gallery's modality, for DBNorm
+    direction:str="t2i",    # text → image, or image → text
+    beta:float=20.0,        # inverse temperature of the inverted softmax
+    k:int=10,               # top-k for hubness
+    ks:tuple=(1, 5, 10),    # R@K
+    beta_gallery:float|None=None,  # DBNorm's inverse temperature over the gallery bank (default `beta`)
+)->RemedyResult:
+    "Hubness and R@K for plain cosine, QB-Norm (query bank) and DBNorm (query and gallery banks)."
+    ks = check_cutoffs(ks)
+    runs, warns = remedy_rankings(emb, query_bank, gallery_bank, direction, beta, k, beta_gallery)
     table = {}
-    for name, (scale, bias) in methods.items():
-        st = rank_queries(q, g, qg, gg, topk=k, scale=scale, g_bias=bias)
-        h = hubness_stats(torch.bincount(st["topk"].flatten(), minlength=len(g)), k)
+    for name, st in runs.items():
+        h = hubness_stats(torch.bincount(st["topk"].flatten(), minlength=len(_direction(emb, direction)[1])), k)
         r = _summarise(st, ks)
         table[name] = {"skewness": h.skewness, "anti-hubs": h.anti_hub_share, "top-1% slots": h.top1pct_occupancy,
                        **{f"R@{kk}": r[f"R@{kk}"] for kk in ks}, "MRR": r["MRR"]}
