@@ -185,8 +185,8 @@ def remedy_rankings(
     direction:str="t2i",    # text → image, or image → text
     beta:float=20.0,        # inverse temperature of the inverted softmax
     k:int=10,               # top-k lists kept per query
-    beta_gallery:float|None=None,  # DBNorm's inverse temperature over the gallery bank (default `beta`; the authors' code: 3)
-)->tuple:                   # ({method: per-query statistics of `rank_queries`, with top-k lists}, warnings)
+    beta_gallery:float|None=None,  # DBNorm's inverse temperature over the gallery bank (default: beta; the authors' code: 3)
+)->tuple:                   # ({method: per-query statistics of rank_queries, with top-k lists}, warnings)
     "Every query ranked by plain cosine, QB-Norm and DBNorm: the per-query statistics behind `hubness_remedies`."
     q, g = _direction(emb, direction)
     k = check_k(k, len(g))
@@ -213,7 +213,7 @@ def hubness_remedies(
     beta:float=20.0,        # inverse temperature of the inverted softmax
     k:int=10,               # top-k for hubness
     ks:tuple=(1, 5, 10),    # R@K
-    beta_gallery:float|None=None,  # DBNorm's inverse temperature over the gallery bank (default `beta`)
+    beta_gallery:float|None=None,  # DBNorm's inverse temperature over the gallery bank (default: beta)
 )->RemedyResult:
     "Hubness and R@K for plain cosine, QB-Norm (query bank) and DBNorm (query and gallery banks)."
     ks = check_cutoffs(ks)

@@ -68,9 +68,9 @@ def causal_cut(model:nn.Module, ids:Tensor)->int|None:
 def encode_text_with(
     model:nn.Module,   # an open_clip model with an open_clip text transformer
     ids:Tensor,        # (L,) token ids of the template with its placeholders
-    pos:Tensor,        # positions of the placeholders in `ids`
+    pos:Tensor,        # positions of the placeholders in ids
     v:Tensor,          # (B, R, d_tok) embeddings that replace them
-    cut:bool=True,     # run only the tokens up to the end token where that is exact (see `causal_cut`)
+    cut:bool=True,     # run only the tokens up to the end token where that is exact (see causal_cut)
 )->Tensor:             # (B, D) text features
     "Text features of token ids `ids` with the embeddings at positions `pos` replaced by `v`."
     from open_clip.transformer import text_global_pool
@@ -204,7 +204,7 @@ def oti(
     seed:int=0,             # initialisation of the pseudo-tokens
     record:tuple=(),        # keep the features after these numbers of updates, e.g. (10, 50, 150)
     progress:bool=True,     # progress bar
-    cut:bool=True,          # run only the tokens up to the end token where that is exact (`causal_cut`); False: the whole context
+    cut:bool=True,          # run only the tokens up to the end token where that is exact (causal_cut); False: the whole context
 )->InversionResult:
     "Optimisation-based textual inversion: text-side features of images."
     x = l2_normalise(check_features(image_features, "image"))
