@@ -103,3 +103,66 @@ def test_balance_act_on_released_clip_matches_numpy_and_the_committed_page():
     assert f["text → image R@1: QB-Norm − cosine"].measured == pytest.approx(r1 - cos, abs=1e-12)
     page = json.loads((ROOT / "nbs/results/reproduce_clip.json").read_text())["balance-act"]
     assert [g["verdict"] for s in page["sections"] for g in s["findings"]] == r.to_frame()["verdict"].tolist()
+
+def test_cross_the_gap_matches_the_inversion_chapter(tmp_path):
+    "The CLI's OTI and OVI routes equal inversion_study's for the same settings; the native mAP equals scikit-learn's average precision."
+    from sklearn.metrics import average_precision_score
+    from xmodal_lab.models import load_model
+    from xmodal_lab.data import shapes
+    from xmodal_lab.embed import embed
+    from xmodal_lab.inversion import inversion_study
+    p = _cli("reproduce", "cross-the-gap", "--data", "shapes:test", "--labels", "shape", "--queries", "60", "40", "--inversion-steps", "12", "12",
+             "--out", "r.html", "--json", "r.json", "--quiet", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    d = json.loads((tmp_path / "r.json").read_text())
+    tables = {t["caption"].split(":")[0]: {r["index"]: r for r in t["rows"]} for t in d["sections"][0]["tables"] if "native against" in t["caption"]}
+    model, _, tok = load_model()
+    emb = embed(model, shapes("test"), progress=False, verbose=False)
+    st = inversion_study(model, tok, emb, "shape", n_images=60, n_texts=40, oti_steps=12, ovi_steps=12, progress=False)
+    assert tables["image → image"]["mAP"]["OTI"] == pytest.approx(st["image"]["OTI: text-side query → image"]["mAP"], abs=1e-9)
+    assert tables["text → text"]["mAP"]["OVI"] == pytest.approx(st["text"]["OVI: image-side query → text"]["mAP"], abs=1e-9)
+    assert tables["image → image"]["mAP"]["gain"] == pytest.approx(st["image_gain"]["mean"], abs=1e-9)
+    x, lab = emb.image[:60], emb.labels["shape"][:60]
+    S = (x @ x.T).double().numpy(); aps = []
+    for i in range(60):
+        if lab[i] < 0: continue
+        o = np.arange(60) != i; rel = (lab.numpy()[o] == lab[i].item())
+        if rel.any(): aps.append(average_precision_score(rel, S[i, o]))
+    assert tables["image → image"]["mAP"]["native"] == pytest.approx(np.mean(aps), abs=1e-6)
+
+def test_cross_the_gap_runs_the_side_it_can(tmp_path):
+    "A tower it cannot invert is named, and the other side still runs; data without labels are refused before any work."
+    import torch
+    from xmodal_lab.models import load_model
+    from xmodal_lab.data import shapes
+    model, _, tok = load_model()
+    class Wrapped(torch.nn.Module):                  # an image tower that is not open_clip's VisionTransformer
+        def __init__(self, v): super().__init__(); self.v, self.output_dim = v, v.output_dim
+        def forward(self, x): return self.v(x)
+    model.visual = Wrapped(model.visual)
+    r = reproduce("cross-the-gap", model, dataset=shapes("test", n=120), labels=["shape"], n_queries=(40, 30), inversion_steps=(5, 5), progress=False)
+    notes = " ".join(r.sections[0].notes)
+    assert "OVI not run" in notes and "VisionTransformer" in notes
+    assert {f.quantity.split(":")[0] for f in r.sections[0].findings} == {"image → image mAP", "image → image mAP@R", "image → image R-precision",
+                                                                         "image → image P@1", "image → image"}
+    bare = shapes("test", n=50); bare.labels = {}
+    with pytest.raises(ValueError, match="need a label per image"):
+        reproduce("cross-the-gap", load_model()[0], dataset=bare, progress=False)
+
+def test_m2_mix_end_to_end(tmp_path):
+    "Two seeds of each loss on a small budget: the findings are the seed-paired differences of the table, and 'before' is numpy's alignment."
+    from xmodal_lab.models import load_model
+    from xmodal_lab.data import shapes
+    from xmodal_lab.embed import embed
+    model = load_model()[0]
+    val = shapes("test", n=200)
+    r = reproduce("m2-mix", model, dataset=shapes("train", n=256), val=val, seeds=2, progress=False,
+                  recipe=dict(epochs=1, batch_size=64, steps_per_epoch=2, lr=3e-4, wd=0.1))
+    t = r.sections[0].tables[0][1]
+    f = {x.quantity: x for x in r.sections[0].findings}
+    assert f["uniformity: m²-mix − contrastive"].measured == pytest.approx(t.loc["m²-mix", "uniformity mean"] - t.loc["contrastive", "uniformity mean"], abs=1e-3)
+    e = embed(model, val, progress=False, verbose=False)
+    x, y = e.image.double().numpy()[e.image_of_text.numpy()], e.text.double().numpy()
+    assert t.loc["before fine-tuning", "alignment mean"] == pytest.approx(((x - y) ** 2).sum(1).mean(), abs=1e-3)
+    with pytest.raises(ValueError, match="at least 2"):
+        reproduce("m2-mix", model, dataset=shapes("train", n=256), val=val, seeds=1)

@@ -170,8 +170,11 @@ def cmd_reproduce(args)->int:
     else:
         from xmodal_lab.models import load_model
         model, _, _ = load_model(args.model, args.pretrained, seed=args.seed)
-        bank = parse_data(args.bank, args.on_error, args.img_key, args.caption_key, args.encoding) if args.bank else None
-        r = reproduce(args.paper, model, dataset=_data(args), bank=bank, seeds=args.seeds, labels=args.labels, n_boot=args.n_boot, seed=args.seed,
+        spec = lambda s: parse_data(s, args.on_error, args.img_key, args.caption_key, args.encoding) if s else None
+        bank, val = spec(args.bank), spec(args.val)
+        recipe = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.train_batch), ("steps_per_epoch", args.steps_per_epoch),
+                                    ("lr", args.lr), ("wd", args.wd)) if v is not None}
+        r = reproduce(args.paper, model, dataset=_data(args), bank=bank, val=val, recipe=recipe, seeds=args.seeds, n_queries=tuple(args.queries), inversion_steps=tuple(args.inversion_steps), labels=args.labels, n_boot=args.n_boot, seed=args.seed,
                       max_minutes=None if args.yes else args.max_minutes, progress=not args.quiet)
     path = r.write(args.out, args.json, args.csv)
     print(str(r))
@@ -262,13 +265,22 @@ def parser()->argparse.ArgumentParser:
     e.set_defaults(fn=cmd_embed)
     q = sub.add_parser("reproduce", help="a paper's experiment on a model and data (or saved features), beside the paper's numbers")
     common(q)
-    q.add_argument("paper", help="the paper: mind-the-gap or balance-act")
+    q.add_argument("paper", help="the paper: mind-the-gap, cross-the-gap, m2-mix or balance-act")
     q.add_argument("--features", default=None, help="saved features instead of --model and --data (.safetensors, (2, N, D) .npy, shards)")
     q.add_argument("--random-features", nargs="+", default=[], help="with --features: features of the same architecture at random initialisation")
     q.add_argument("--bank", default=None, help="balance-act: the query and gallery banks, in --data's grammar (with --features: a features file); "
                                                  "default a disjoint random half of the data")
     q.add_argument("--labels", nargs="+", default=None, help="labels for zero-shot accuracy (default: every label with 2 to 50 named classes)")
     q.add_argument("--seeds", type=_whole(1), default=3, help="random initialisations of the model's architecture (default 3)")
+    q.add_argument("--queries", type=_whole(0), nargs=2, default=[300, 150], metavar=("IMAGES", "CAPTIONS"),
+                   help="cross-the-gap: OTI image queries and OVI caption queries (default 300 150; 0 skips a side)")
+    q.add_argument("--inversion-steps", type=_whole(1), nargs=2, default=[150, 1000], metavar=("OTI", "OVI"), help="cross-the-gap: AdamW steps (default: the paper's 150 1000)")
+    q.add_argument("--val", default=None, help="m2-mix: held-out data to evaluate on, in --data's grammar (--data is the fine-tuning data)")
+    q.add_argument("--epochs", type=_whole(1), default=None, help="m2-mix: fine-tuning epochs (default 3)")
+    q.add_argument("--train-batch", type=_whole(2), default=None, help="m2-mix: fine-tuning batch (default 128, the paper's)")
+    q.add_argument("--steps-per-epoch", type=_whole(1), default=None, help="m2-mix: cap on the steps of an epoch")
+    q.add_argument("--lr", type=float, default=None, help="m2-mix: peak learning rate (default 1e-5, the paper's)")
+    q.add_argument("--wd", type=float, default=None, help="m2-mix: weight decay (default 0.2, the paper's)")
     q.add_argument("--n-boot", type=_whole(1), default=500, help="bootstrap resamples for the intervals")
     q.add_argument("--max-minutes", type=float, default=30.0, help="refuse, before any work, a run estimated to take longer (default 30)")
     q.add_argument("--yes", action="store_true", help="run even when the estimate is over --max-minutes")
@@ -313,6 +325,8 @@ def check_args(args):
             if f and not Path(f).exists(): raise FileNotFoundError(f"no features at {f}")
         if args.random_features and not args.features: raise ValueError("--random-features goes with --features (a model is re-initialised by itself: --seeds)")
         if args.bank and not args.features: check_data_spec(args.bank)
+        if args.val: check_data_spec(args.val)
+        if args.paper == "m2-mix" and not args.val: raise ValueError("m2-mix fine-tunes on --data and evaluates on held-out data: give --val SPEC (e.g. --val shapes:test:500)")
         if args.bank and args.features and not Path(args.bank).exists(): raise FileNotFoundError(f"no features at {args.bank}")
     for key in ("data", "val"):
         if getattr(args, key, None): check_data_spec(getattr(args, key))
