@@ -16,6 +16,13 @@ def test_every_paper_value_carries_its_source():
         assert r["source"] and r["backbone"] and r["dataset"] and r["transcribed_from"], r
         assert (r["value"] is None) != (not r["claim"]) or r["value"] is not None, r      # a number, or a claim in words
 
+def test_the_release_metadata_quotes_the_transcription_file():
+    "The released-features metadata (io.MIND_THE_GAP_PAPER) and the transcription file give the paper the same numbers."
+    from xmodal_lab.io import MIND_THE_GAP_PAPER
+    t = {r["quantity"]: r["value"] for r in paper_values("mind-the-gap")}
+    for q, v in MIND_THE_GAP_PAPER["clip"].items():
+        if q != "source": assert t[q] == v, q
+
 def _np_loss(x, y, scale):
     "open_clip's symmetric InfoNCE, one caption per image, in float64 numpy."
     lg = scale * x @ y.T
