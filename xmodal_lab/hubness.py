@@ -14,7 +14,7 @@ from .metrics import rank_queries, stable_topk, _groups, _summarise, check_cutof
 
 # %% auto #0
 __all__ = ['check_k', 'top_k_indices', 'k_occurrence', 'skewness', 'HubnessResult', 'hubness_stats', 'hubness', 'check_bank',
-           'bank_lse', 'bank_warning', 'RemedyResult', 'remedy_rankings', 'hubness_remedies']
+           'bank_lse', 'bank_warning', 'RemedyResult', 'remedy_rankings', 'hubness_remedies', 'remedy_row']
 
 # %% ../nbs/13_hubness.ipynb #5e679cc2
 def check_k(k, n:int|None=None, what:str="k")->int:
@@ -218,10 +218,16 @@ def hubness_remedies(
     "Hubness and R@K for plain cosine, QB-Norm (query bank) and DBNorm (query and gallery banks)."
     ks = check_cutoffs(ks)
     runs, warns = remedy_rankings(emb, query_bank, gallery_bank, direction, beta, k, beta_gallery)
-    table = {}
-    for name, st in runs.items():
-        h = hubness_stats(torch.bincount(st["topk"].flatten(), minlength=len(_direction(emb, direction)[1])), k)
-        r = _summarise(st, ks)
-        table[name] = {"skewness": h.skewness, "anti-hubs": h.anti_hub_share, "top-1% slots": h.top1pct_occupancy,
-                       **{f"R@{kk}": r[f"R@{kk}"] for kk in ks}, "MRR": r["MRR"]}
-    return RemedyResult(table, direction, beta, k, warns)
+    m = len(_direction(emb, direction)[1])
+    return RemedyResult({name: remedy_row(st, m, k, ks) for name, st in runs.items()}, direction, beta, k, warns)
+
+def remedy_row(
+    st:dict,                # one method's per-query statistics, with top-k lists (from remedy_rankings)
+    m:int,                  # gallery size
+    k:int,                  # the top-k of the lists
+    ks:tuple=(1, 5, 10),    # R@K
+)->dict:                    # skewness, anti-hubs, top-1% slots, R@K, MRR
+    "One row of a remedy table: the hubness of the top-k lists and the retrieval of the ranks."
+    h = hubness_stats(torch.bincount(st["topk"].flatten(), minlength=m), k)
+    r = _summarise(st, ks)
+    return {"skewness": h.skewness, "anti-hubs": h.anti_hub_share, "top-1% slots": h.top1pct_occupancy, **{f"R@{kk}": r[f"R@{kk}"] for kk in ks}, "MRR": r["MRR"]}
