@@ -118,18 +118,18 @@ def test_cross_the_gap_matches_the_inversion_chapter(tmp_path):
     from xmodal_lab.data import shapes
     from xmodal_lab.embed import embed
     from xmodal_lab.inversion import inversion_study
-    p = _cli("reproduce", "cross-the-gap", "--data", "shapes:test", "--labels", "shape", "--queries", "60", "40", "--inversion-steps", "12", "12",
+    p = _cli("reproduce", "cross-the-gap", "--data", "shapes:test", "--labels", "n_objects", "--queries", "60", "40", "--inversion-steps", "12", "12",
              "--out", "r.html", "--json", "r.json", "--quiet", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     d = json.loads((tmp_path / "r.json").read_text())
     tables = {t["caption"].split(":")[0]: {r["index"]: r for r in t["rows"]} for t in d["sections"][0]["tables"] if "native against" in t["caption"]}
     model, _, tok = load_model()
     emb = embed(model, shapes("test"), progress=False, verbose=False)
-    st = inversion_study(model, tok, emb, "shape", n_images=60, n_texts=40, oti_steps=12, ovi_steps=12, progress=False)
+    st = inversion_study(model, tok, emb, "n_objects", n_images=60, n_texts=40, oti_steps=12, ovi_steps=12, progress=False)
     assert tables["image → image"]["mAP"]["OTI"] == pytest.approx(st["image"]["OTI: text-side query → image"]["mAP"], abs=1e-9)
     assert tables["text → text"]["mAP"]["OVI"] == pytest.approx(st["text"]["OVI: image-side query → text"]["mAP"], abs=1e-9)
     assert tables["image → image"]["mAP"]["gain"] == pytest.approx(st["image_gain"]["mean"], abs=1e-9)
-    x, lab = emb.image[:60], emb.labels["shape"][:60]
+    x, lab = emb.image[:60], emb.labels["n_objects"][:60]
     S = (x @ x.T).double().numpy(); aps = []
     for i in range(60):
         if lab[i] < 0: continue
@@ -147,11 +147,13 @@ def test_cross_the_gap_runs_the_side_it_can(tmp_path):
         def __init__(self, v): super().__init__(); self.v, self.output_dim = v, v.output_dim
         def forward(self, x): return self.v(x)
     model.visual = Wrapped(model.visual)
-    r = reproduce("cross-the-gap", model, dataset=shapes("test", n=120), labels=["shape"], n_queries=(40, 30), inversion_steps=(5, 5), progress=False)
+    r = reproduce("cross-the-gap", model, dataset=shapes("test", n=120, n_objects=1), labels=["shape"], n_queries=(40, 30), inversion_steps=(5, 5), progress=False)
     notes = " ".join(r.sections[0].notes)
     assert "OVI not run" in notes and "VisionTransformer" in notes
     assert {f.quantity.split(":")[0] for f in r.sections[0].findings} == {"image → image mAP", "image → image mAP@R", "image → image R-precision",
                                                                          "image → image P@1", "image → image"}
+    with pytest.raises(ValueError, match="too few queries"):             # most images of the default test set hold several objects: no shape label
+        reproduce("cross-the-gap", load_model()[0], dataset=shapes("test", n=120), labels=["shape"], progress=False)
     bare = shapes("test", n=50); bare.labels = {}
     with pytest.raises(ValueError, match="need a label per image"):
         reproduce("cross-the-gap", load_model()[0], dataset=bare, progress=False)
