@@ -5,11 +5,11 @@ construction (sample, gap plane, closing shift, widget), then a λ move, a click
 search and a select-500, each timed in-process; the shown sample is at most 50,000 points, the metric line 5,000
 images, a click ranks against the whole set.
 
-Browser (`--browser`): JupyterLab in headless Chromium (software WebGL), 20,000 and 200,000 points *all shown*, two
-engines on the same actions: the explorer's plotly `FigureWidget`, and a `jupyter-scatter` widget (regl-scatterplot)
-of the same positions and labels. Each action starts in the kernel (or with the mouse, for hover and click) and ends
-when the plot's pixels stop changing: action-to-redraw, printed beside the kernel-side part of it, with the kernel
-memory each widget adds. Needs Debian's chromium and `pip install jupyter-scatter` (not a dependency of the package).
+Browser (`--browser`): JupyterLab in headless Chromium (software WebGL), 20,000 and 200,000 points *all shown*, the
+whole explorer on its two engines, the same calls: `Explorer(..., engine="plotly")` (a plotly `FigureWidget`) and the
+default `engine="jupyter-scatter"` (regl-scatterplot). Each action starts in the kernel (or with the mouse, for hover
+and click) and ends when the plot's pixels stop changing: action-to-redraw, printed beside the kernel-side part of it,
+with the kernel memory each explorer adds. Needs Debian's chromium.
 
 Usage: python bench/explore.py [--kernel] [--browser] [--sizes 20000 200000] [--skip-big]
 """
@@ -61,41 +61,35 @@ e = data({n})
 """
 PLOTLY = """
 m0, t0 = rss(), time.perf_counter()
-ex = Explorer(e, max_points=10**9, color_by="c")
+ex = Explorer(e, max_points=10**9, color_by="c", engine="plotly")
 w = ex.widget
 build_plotly, mem_plotly = time.perf_counter() - t0, rss() - m0
 w
 """
 JSCATTER = """
-import jscatter
 m0, t0 = rss(), time.perf_counter()
-pi, pt = ex._positions()
-frame = pd.DataFrame({{"x": np.r_[pi[:, 0], pt[:, 0]], "y": np.r_[pi[:, 1], pt[:, 1]],
-                      "c": pd.Categorical([c for c in np.array({colours!r})[e.labels["c"].numpy()]] * 2),
-                      "modality": pd.Categorical(["image"] * e.n_images + ["caption"] * e.n_texts), "text": [""] * e.n_images + e.captions}})
-sc = jscatter.Scatter(data=frame, x="x", y="y", color_by="c", width=640, height=540, size=3)
-view = sc.show()
+ej = Explorer(e, max_points=10**9, color_by="c")
+wj = ej.widget
 build_jscatter, mem_jscatter = time.perf_counter() - t0, rss() - m0
-view
+wj
 """
 
 def notebook(folder:Path, n:int)->str:
     import nbformat
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nb.cells = [nbformat.v4.new_code_cell(SETUP.format(bench=str(ROOT / "bench"), n=n // 2)),
-                nbformat.v4.new_code_cell(PLOTLY), nbformat.v4.new_code_cell(JSCATTER.format(colours=COLOURS))]
+                nbformat.v4.new_code_cell(PLOTLY), nbformat.v4.new_code_cell(JSCATTER)]
     nbformat.write(nb, folder / "bench.ipynb")
     return "bench.ipynb"
 
-# each action: (name, kernel code for plotly, kernel code for jscatter); the kernel part is timed inside the kernel
+# each action: (name, kernel code), run on `ex` (plotly) and on `ej` (jupyter-scatter); the kernel part is timed inside the kernel
 ACTIONS = [
-    ("λ move", "ex.set_state(lam=0.3)", "sc.xy(x=np.r_[qi[:, 0], qt[:, 0]], y=np.r_[qi[:, 1], qt[:, 1]], animate=False)"),
-    ("colour change", "ex.set_state(color_by='modality')", "sc.color(by='modality')"),
-    ("filter (one label value)", "ex.filter(values={'c': ['red']})", "sc.filter(np.flatnonzero(frame.c == 'red'))"),
-    ("search (substring)", "ex.filter(); ex.search('red')", "sc.filter(None); sc.selection(np.flatnonzero(frame.text.str.contains('red')))"),
-    ("select 500", "ex.select(indices={'image': range(500)})", "sc.selection(np.arange(500))"),
+    ("λ move", "ex.set_state(lam=0.3)"),
+    ("colour change", "ex.set_state(color_by='modality')"),
+    ("filter (one label value)", "ex.filter(values={'c': ['red']})"),
+    ("search (substring)", "ex.filter(); ex.search('red')"),
+    ("select 500", "ex.select(indices={'image': range(500)})"),
 ]
-PREP = {"λ move": "qi, qt = ex._positions(lam=0.3)"}
 
 def until_stable(page, clip, before:bytes, t0:float, limit:float=60.0, busy=lambda: False)->float:
     "Seconds from t0 until the region's pixels differ from `before` and then hold still for two screenshots, the kernel done (`busy` false)."
@@ -129,11 +123,12 @@ def point_xy(page, plot, k)->tuple:
     "Page position of the first image in the plotly figure."
     return tuple(plot.evaluate(XY))
 
-def scatter_xy(bb:dict, k)->tuple:
-    "Page position of the first image in jupyter-scatter: regl-scatterplot maps each axis's data range to [−1, 1] and fits that square to the canvas's shorter side."
-    x, y, x0, x1, y0, y1 = k("[float(frame.x[0]), float(frame.y[0]), float(frame.x.min()), float(frame.x.max()), float(frame.y.min()), float(frame.y.max())]")
-    half = min(bb["width"], bb["height"]) / 2
-    return (bb["x"] + bb["width"] / 2 + (2 * (x - x0) / (x1 - x0) - 1) * half, bb["y"] + bb["height"] / 2 - (2 * (y - y0) / (y1 - y0) - 1) * half)
+SCATTER = "id => [...document.querySelectorAll('[id=\"' + id + '\"]')].find(e => e.api)"   # the element regl-scatterplot's API hangs on
+
+def scatter_xy(page, k)->tuple:
+    "Page position of the first image in jupyter-scatter: regl-scatterplot's own getScreenPosition, relative to its canvas."
+    did = k("ej._sc.widget.dom_element_id")
+    return tuple(page.evaluate(f"id => {{ const el = ({SCATTER})(id), r = el.getBoundingClientRect(), p = el.api.getScreenPosition(0); return [r.left + p[0], r.top + p[1]]; }}", did))
 
 def browser_side(n:int, tmp:Path)->dict:
     "Both engines at n points in one JupyterLab page: {row: {engine: (browser s, kernel s)}} and the memory rows."
@@ -149,26 +144,25 @@ def browser_side(n:int, tmp:Path)->dict:
         k = Kernel(tmp / "jupyter" / "runtime")
         try:
             plot = page.locator(".xmodal-explorer .js-plotly-plot").first
-            jsc = page.locator(".jp-OutputArea-output").last.locator("canvas").first
+            jsc = page.locator(".xmodal-cloud canvas").first
             page.wait_for_function("el => el._fullData && el._fullData.length >= 7", arg=plot.element_handle(), timeout=600_000)
             page.wait_for_timeout(3000)
             print(f"  {n:,} points: both widgets drawn", file=sys.stderr, flush=True)
             rows["build (kernel)"] = {"plotly": k("build_plotly"), "jupyter-scatter": k("build_jscatter")}
-            rows["kernel memory added (MB)"] = {"plotly": k("mem_plotly"), "jupyter-scatter": k("mem_jscatter")}   # plotly: the Explorer and its widget; jscatter: its frame and widget
+            rows["kernel memory added (MB)"] = {"plotly": k("mem_plotly"), "jupyter-scatter": k("mem_jscatter")}   # each: the Explorer and its widget
             for engine, loc in (("plotly", plot), ("jupyter-scatter", jsc)):
                 loc.scroll_into_view_if_needed(); page.wait_for_timeout(1000)
                 bb = loc.bounding_box(); clip = dict(x=bb["x"], y=bb["y"], width=min(bb["width"], 700), height=min(bb["height"], 560))
-                cx, cy = point_xy(page, plot, k) if engine == "plotly" else scatter_xy(bb, k)
+                cx, cy = point_xy(page, plot, k) if engine == "plotly" else scatter_xy(page, k)
                 page.mouse.move(bb["x"] + 2, bb["y"] + 2); page.wait_for_timeout(500)
                 rows.setdefault("hover", {})[engine] = (run_mouse(page, clip, cx, cy, False), float("nan"))
                 rows.setdefault("click", {})[engine] = (run_mouse(page, clip, cx, cy, True), float("nan"))
                 print(f"  {n:,} {engine:<16} hover, click {rows['hover'][engine]} {rows['click'][engine]}", file=sys.stderr, flush=True)
                 page.mouse.move(bb["x"] + 2, bb["y"] + 2); page.wait_for_timeout(500)
-                for label, cp, cj in ACTIONS:
-                    if label in PREP: k(PREP[label] + "\nTrue")
-                    rows.setdefault(label, {})[engine] = run_action(page, k, clip, cp if engine == "plotly" else cj)
+                for label, code in ACTIONS:
+                    rows.setdefault(label, {})[engine] = run_action(page, k, clip, code if engine == "plotly" else code.replace("ex.", "ej."))
                     print(f"  {n:,} {engine:<16} {label:<26} {rows[label][engine]}", file=sys.stderr, flush=True)
-            k("ex.filter(); ex.clear_selection()\nTrue")
+            k("ex.filter(); ex.clear_selection(); ej.filter(); ej.clear_selection()\nTrue")
         finally:
             k.close(); b.close()
     return rows

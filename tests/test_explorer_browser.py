@@ -1,8 +1,9 @@
 """The explorer in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
 
-Runs the explorer tutorial cell by cell as a user would (Run → Run All Cells), then drives its explorer: render, λ,
-hover and click, box select, Escape, search, a typed query, a filter and a many-valued colouring, each step asserted
-on the page and, through the notebook's own kernel, on the explorer's state. Screenshots go to the test's tmp folder (or to $XMODAL_SCREENSHOTS when set). The same harness
+Runs the explorer tutorial cell by cell as a user would (Run → Run All Cells), then drives its explorer (the
+jupyter-scatter cloud): render, λ, hover and click, box select, Escape, search, a typed query, a filter and a
+many-valued colouring, each step asserted on the page (regl-scatterplot's own state, pixels, the widget's HTML) and,
+through the notebook's own kernel, on the explorer's state. Screenshots go to the test's tmp folder (or to $XMODAL_SCREENSHOTS when set). The same harness
 screenshots the gap tutorial. Needs Debian's `chromium`; without it the test skips, except under CI (`CI` set).
 """
 import json, os, re, shutil, signal, socket, subprocess, sys, time, urllib.request
@@ -32,12 +33,15 @@ def _shots(tmp_path)->Path:
     d = Path(os.environ.get("XMODAL_SCREENSHOTS") or tmp_path / "screenshots"); d.mkdir(parents=True, exist_ok=True)
     return d
 
-POINTS = """el => { const gd = el; return gd._fullData.filter(t => /^(images|captions)/.test(t.name)).reduce((n, t) => n + t.x.length, 0); }"""
-SHOWN = """el => el._fullData.find(t => /^images/.test(t.name)).x.filter(v => v !== null && !Number.isNaN(v)).length"""
-XY = """([el, name, k]) => { const gd = el, L = gd._fullLayout, t = gd._fullData.find(t => t.name.startsWith(name)), r = gd.getBoundingClientRect();
-              return [r.left + L.xaxis._offset + L.xaxis.l2p(t.x[k]), r.top + L.yaxis._offset + L.yaxis.l2p(t.y[k])]; }"""
-TRACE = """([el, name]) => { const t = el._fullData.find(t => t.name.startsWith(name)); return t ? [Array.from(t.x), Array.from(t.y)] : null; }"""
-FRAME = """el => [el._fullLayout.xaxis.range.slice(), el._fullLayout.yaxis.range.slice(), el._fullLayout.xaxis._length, el._fullLayout.width]"""
+SCATTER = "id => [...document.querySelectorAll('[id=\"' + id + '\"]')].find(e => e.api)"   # the element regl-scatterplot's API hangs on
+
+def _api(page, did:str, body:str, arg=None):
+    "Evaluate `body` (an expression of `api`, the regl-scatterplot instance, `el` its element and `arg`) in the page."
+    return page.evaluate(f"([id, arg]) => {{ const el = ({SCATTER})(id), api = el.api; return {body}; }}", [did, arg])
+
+def _screen(page, did:str, row:int)->tuple:
+    "Page position of row `row` of the cloud, from regl-scatterplot's own getScreenPosition."
+    return tuple(_api(page, did, "(() => { const b = el.getBoundingClientRect(), p = api.getScreenPosition(arg); return [b.left + p[0], b.top + p[1]]; })()", row))
 
 def _gap(text:str)->float:
     return float(re.search(r"gap ‖Δ‖ = (-?[0-9.]+)", text).group(1))
@@ -58,9 +62,10 @@ def _until(page, fn:str, arg, what:str, timeout:int=30_000):
     except PlaywrightTimeout: raise AssertionError(f"timed out waiting for {what}") from None
 
 def test_explorer_in_jupyterlab(browser, lab, tmp_path):
-    """The tour's explorer in JupyterLab, step by step, each asserted on the page and in the kernel: render, λ (frame fixed, λ = 1
-    closes the gap), hover, click (ring visible over the WebGL points, neighbours a click away), box select (table = export),
-    Escape, search (and a bad regex), a typed query, a filter, a 678-value colouring."""
+    """The tour's explorer (jupyter-scatter cloud) in JupyterLab, step by step, each asserted on the page (regl-scatterplot's
+    own state, pixels, the widget's HTML) and in the kernel: render, λ (frame fixed, λ = 1 brings the centroids together),
+    hover, click (ring drawn over the points, neighbours a click away), box select (table = export), Escape, search (and a
+    bad regex), a typed query, a filter, a 678-value colouring."""
     from xmodal_lab.data import shapes
     test = shapes("test", n=1000, background="dark")         # the tutorial's first explorer shows this split
     expected = test.n_images + len(test.captions)
@@ -74,57 +79,71 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         k = Kernel(tmp_path / "jupyter" / "runtime")
         # the tour ends with a filter, a query and a selection on the fine-tuned set: start from the plain view of the first set
         assert k('ex.filter(); ex.clear_selection(); ex.queries = []\nex.set_state(name="before fine-tuning", lam=0.0)\nTrue')
-        ex = page.locator(".xmodal-explorer").first
-        ex.wait_for(timeout=240_000)
-        plot = ex.locator(".js-plotly-plot").first
-        plot.wait_for(timeout=60_000)
-        gd = plot.element_handle()
-        _until(page, "el => el._fullData && el._fullData.length >= 7 && !/filtered/.test(el._fullLayout.title.text)", gd, "the plain view")
+        assert k("ex.engine") == "jupyter-scatter"
+        did = k("ex._sc.widget.dom_element_id")                         # the view rendered last; the tour shows `ex` three times
+        ex = page.locator(".xmodal-explorer").filter(has=page.locator(f"[id='{did}']")).first
+        canvas = ex.locator(".xmodal-cloud canvas").first
+        canvas.wait_for(timeout=240_000)
+        _until(page, f"([id]) => {{ const el = ({SCATTER})(id); return el && el.api.get('points').length > 0; }}", [did], "the points drawn")
+        _until(page, "el => !/filtered/.test(el.innerText)", ex.locator(".xmodal-title").element_handle(), "the plain view")
         ex.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-1-rendered.png")
-        assert plot.evaluate(POINTS) == expected
-        types = plot.evaluate("el => el._fullData.map(t => [t.name, t.type])")
-        assert {t for _, t in types} == {"scattergl"}, types          # marks share the points' WebGL canvas ...
-        names = [n for n, _ in types]
-        assert names.index("focused item and its pairs") > max(names.index(n) for n in names if n.startswith(("images", "captions")))   # ... drawn after them
+        assert _api(page, did, "api.get('points').length") == expected == k("len(ex._sc.widget.points)")
 
         # λ: four steps right moves the points, not the frame; λ = 1 makes the centroids coincide; past it they cross
         line = ex.locator(".xmodal-metrics")
-        before, frame0 = line.inner_text(), plot.evaluate(FRAME)
+        before = line.inner_text()
+        frame0 = _api(page, did, "[api.get('xScale').domain(), api.get('yScale').domain()]")
+        p0 = _api(page, did, "Array.from(api.get('points')[0].slice(0, 2))")
         handle = ex.locator(".widget-slider .noUi-handle").first
         handle.focus()
         for _ in range(4): page.keyboard.press("ArrowRight")
         _until(page, "([el, old]) => el.innerText !== old && el.innerText.includes('λ = +0.20 of the gap')", [line.element_handle(), before], "λ = +0.20")
         after = line.inner_text()
         assert _gap(after) < _gap(before), (before, after)    # a positive λ closes the gap
-        assert plot.evaluate(FRAME)[:2] == frame0[:2]          # the frame stays put
+        _until(page, f"([id, p]) => {{ const q = ({SCATTER})(id).api.get('points')[0]; return q[0] !== p[0] || q[1] !== p[1]; }}", [did, p0], "the points moved")
+        assert _api(page, did, "[api.get('xScale').domain(), api.get('yScale').domain()]") == frame0   # the frame stays put
         page.screenshot(path=shots / "explorer-2-shifted.png")
         for _ in range(16): page.keyboard.press("ArrowRight")
         _until(page, "el => el.innerText.includes('λ = +1.00 of the gap')", line.element_handle(), "λ = +1.00")
         page.wait_for_timeout(500)
-        (cx, cy) = page.evaluate(TRACE, [gd, "centroids"])
-        scale = max(frame0[0][1] - frame0[0][0], frame0[1][1] - frame0[1][0])
-        assert abs(cx[0] - cx[1]) < 1e-6 * scale and abs(cy[0] - cy[1]) < 1e-6 * scale, (cx, cy, scale)
+        # the diamonds as the widget sends them to the page (regl-scatterplot's normalised [-1, 1] frame: the scale is 2)
+        d = k("[[sum(v[0] for v in a.vertices[:4]) / 4, sum(v[1] for v in a.vertices[:4]) / 4] for a in ex._sc.widget.annotations if len(a.vertices) == 5]")
+        assert len(d) == 2 and max(abs(d[0][0] - d[1][0]), abs(d[0][1] - d[1][1])) < 1e-6 * 2, d
         assert k("abs(ex.metrics()['gap ‖Δ‖'])") < 1e-6
-        plot.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-3-lambda-1.png")
+        canvas.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-3-lambda-1.png")
         for _ in range(20): page.keyboard.press("ArrowLeft")
         _until(page, "el => el.innerText.includes('λ = +0.00 of the gap')", line.element_handle(), "λ back at 0")
         assert k("ex.lam") == 0.0
 
-        # hover, then click an image: its ring is drawn over the WebGL points; the panel's → buttons focus a neighbour
-        top = plot.evaluate("el => { const t = el._fullData.find(t => /^images/.test(t.name)); return t.y.indexOf(Math.max(...t.y)); }")
-        x, y = page.evaluate(XY, [gd, "images", top])       # the topmost image: away from the centroid and its label
+        # hover, then click an image: its ring is drawn over the points; the panel's → buttons focus a neighbour
+        page.wait_for_timeout(500)
+        top = k("int(ex._positions()[0][:, 1].argmax())")           # the topmost image: away from the centroids
+        x, y = _screen(page, did, top)
         page.mouse.move(x, y)
         ex.locator(".xmodal-hover img").first.wait_for(timeout=30_000)
         assert "image" in ex.locator(".xmodal-hover").inner_text()
+        page.mouse.move(x + 200, y + 200); page.wait_for_timeout(800)
+        clip = lambda p: dict(x=p[0] - 15, y=p[1] - 15, width=30, height=30)
+        before_click = page.screenshot(clip=clip((x, y)))
         page.mouse.click(x, y)
         details = ex.locator(".xmodal-details")
         details.locator(".xmodal-go").first.wait_for(timeout=30_000)
         kind, index = k("ex.selected")                               # the point under the pointer: an image, or a caption on top of it
         assert kind in ("image", "caption")
-        page.mouse.move(x + 200, y + 200); page.wait_for_timeout(300)
-        fx, fy = page.evaluate(XY, [gd, "focused item", 0])
-        box = dict(x=fx - 15, y=fy - 15, width=30, height=30)
-        with_ring = page.screenshot(clip=box)
+        assert _api(page, did, "api.get('selectedPoints')") == k("ex._cloud_rows(ex.selection).tolist()")
+        page.mouse.move(x + 200, y + 200)
+        def ring_gain(timeout=10.0):
+            "How much darker the ring's annulus is than before the click, once it shows (regl draws on its next frame): polled."
+            t0, g = time.time(), 0.0
+            while time.time() - t0 < timeout:
+                shot = page.screenshot(clip=clip(_screen(page, did, k("(lambda kind, i: int(ex._local()[0][i]) if kind == 'image' else len(ex.images) + int(ex._local()[1][i]))(*ex.selected)"))))
+                g = _darker(shot, before_click, 7, 12)
+                if g > 0.15: return g, shot
+                page.wait_for_timeout(300)
+            return g, shot
+        gain, with_ring = ring_gain()
+        (shots / 'ring-with.png').write_bytes(with_ring); (shots / 'ring-without.png').write_bytes(before_click)
+        assert gain > 0.15, gain                                         # the black ring shows over the WebGL points
         assert "own pair" in details.inner_text()
         assert details.locator(".xmodal-go").count() >= 10               # own pairs, five images, five captions
         page.screenshot(path=shots / "explorer-4-clicked.png", full_page=True)
@@ -133,33 +152,33 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         go.click()
         _until(page, "([el, t]) => el.querySelector('.xmodal-selected').innerText.includes(t + ' ')", [details.element_handle(), target], "the neighbour focused")
         assert k("ex.selected") == ["image", int(target.split()[-1])]
-        plot.hover(); page.keyboard.press("Escape")                      # clears the focus and its ring
-        _until(page, "el => el._fullData.find(t => t.name.startsWith('focused')).x.length === 0", gd, "the ring cleared")
-        page.mouse.move(x + 200, y + 200); page.wait_for_timeout(300)
-        without = page.screenshot(clip=box)
-        (shots / 'ring-with.png').write_bytes(with_ring); (shots / 'ring-without.png').write_bytes(without)
-        gain = _darker(with_ring, without, 7, 11)
-        assert gain > 0.15, gain                                         # the black ring showed over the WebGL points
+        canvas.hover(); page.keyboard.press("Escape")                    # clears the focus and its ring
+        _until(page, f"([id]) => ({SCATTER})(id).api.get('selectedPoints').length === 0", [did], "the selection cleared")
+        assert k("[ex.selected, len(ex.selection)]") == [None, 0]
+        assert k("sum(len(a.vertices) == 21 for a in ex._sc.widget.annotations)") == 0   # no ring left to draw
 
         # box select: the selection is data, the table shows it, and it is what ex.selection_frame() exports
-        plot.hover(); plot.locator('.modebar-btn[data-title="Box Select"]').click()
-        r = plot.bounding_box(); L = plot.evaluate("el => [el._fullLayout.xaxis._offset, el._fullLayout.yaxis._offset, el._fullLayout.xaxis._length, el._fullLayout.yaxis._length]")
-        x0, y0 = r["x"] + L[0] + 0.35 * L[2], r["y"] + L[1] + 0.2 * L[3]
-        page.mouse.move(x0, y0); page.mouse.down(); page.mouse.move(x0 + 0.3 * L[2], y0 + 0.6 * L[3], steps=8); page.mouse.up()
+        ex.locator(".widget-toggle-buttons button", has_text=re.compile(r"^box$")).click()
+        _until(page, f"([id]) => ({SCATTER})(id).api.get('mouseMode') === 'lasso'", [did], "box mode")
+        r = canvas.bounding_box()
+        x0, y0 = r["x"] + 0.3 * r["width"], r["y"] + 0.3 * r["height"]
+        page.mouse.move(x0, y0); page.mouse.down(); page.mouse.move(x0 + 0.35 * r["width"], y0 + 0.4 * r["height"], steps=10); page.mouse.up()
         info = ex.locator(".xmodal-selection-info")
         _until(page, "el => /selection: [0-9,]+ images, [0-9,]+ captions/.test(el.innerText)", info.element_handle(), "the box selection")
         ni, nc = (int(v.replace(",", "")) for v in re.search(r"([0-9,]+) images, ([0-9,]+) captions", info.inner_text()).groups())
-        assert (ni, nc) == tuple(k("[len(ex.selection.images), len(ex.selection.captions)]")) and ni + nc > 0
+        assert (ni, nc) == tuple(k("[len(ex.selection.images), len(ex.selection.captions)]")) and ni + nc > 1
+        assert sorted(_api(page, did, "api.get('selectedPoints')")) == k("ex._cloud_rows(ex.selection).tolist()")
         rows = ex.locator(".xmodal-table table tr")
         assert rows.count() - 1 == min(50, ni + nc)
         shown = [rows.nth(i).locator("td").nth(1).inner_text() for i in range(1, rows.count())]
         assert shown == k("[f'{m} {i}' for m, i in ex.selection_frame()[['modality', 'index']].head(50).values.tolist()]")
         ex.locator(".xmodal-table").scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-5-selection-table.png")
+        ex.locator(".widget-toggle-buttons button", has_text=re.compile(r"^pan$")).click()
 
         # Escape over the explorer clears it
-        plot.hover(); page.keyboard.press("Escape")
+        canvas.hover(); page.keyboard.press("Escape")
         _until(page, "el => el.innerText.includes('selection: none')", info.element_handle(), "Escape to clear")
-        assert k("len(ex.selection)") == 0
+        assert k("len(ex.selection)") == 0 and _api(page, did, "api.get('selectedPoints').length") == 0
 
         # search: every caption that contains the text, case-insensitive; a bad regex says so and leaves the widget working
         status = ex.locator(".xmodal-status")
@@ -168,7 +187,8 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         n_match = int(re.search(r"([0-9,]+) captions? of", status.inner_text()).group(1).replace(",", ""))
         truth = k("[j for j, c in enumerate(ex.sets[ex.name].captions) if 'red triangle' in c.lower()]")
         assert k("ex.selection.captions.tolist()") == truth and n_match == len(truth) > 0
-        plot.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-6-search.png")
+        _until(page, f"([id, n]) => ({SCATTER})(id).api.get('selectedPoints').length === n", [did, len(truth)], "the matches highlighted")
+        canvas.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-6-search.png")
         ex.locator(".widget-checkbox", has_text="regex").locator("input").check()
         ex.locator(".xmodal-search input").fill("red (triangle"); ex.locator(".xmodal-search input").press("Enter")
         _until(page, "el => el.innerText.includes('not a valid regular expression')", status.element_handle(), "the regex message")
@@ -180,36 +200,43 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         _until(page, "el => el.innerText.includes(\"match 'red triangle'\")", status.element_handle(), "the search again")
         assert k("ex._controls['search'].value") == "red triangle"
 
-        # a typed query through the text tower lands as a star, with its neighbours in the panel
+        # a typed query through the text tower lands as a star (an 11-vertex annotation over the points), its neighbours in the panel
         ex.locator("button", has_text="place as query").click()
-        _until(page, "el => { const t = el._fullData.find(t => t.name === 'query'); return t && t.x.length === 1; }", gd, "the query point")
+        _until(page, "el => el.innerText.includes('query “red triangle”: nearest images')", details.element_handle(), "the query's neighbours")
         assert k("[len(ex.queries), ex.queries[0]['query']]") == [1, "red triangle"]
-        assert "query “red triangle”: nearest images" in details.inner_text()
-        plot.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-7-query.png")
+        assert k("sum(len(a.vertices) == 11 for a in ex._sc.widget.annotations)") == 1
+        canvas.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-7-query.png")
 
-        # filter: only red images stay drawn
+        # filter: only red images (and their captions) stay drawn
         ex.locator(".widget-dropdown").filter(has=page.locator("label", has_text=re.compile(r"^filter$"))).locator("select").select_option("colour")
         ex.locator(".widget-select-multiple select").select_option("red")
         ex.locator("button", has_text=re.compile(r"^apply$")).click()
-        _until(page, "el => /filtered:/.test(el._fullLayout.title.text)", gd, "the filter")
+        _until(page, "el => /filtered:/.test(el.innerText)", ex.locator(".xmodal-title").element_handle(), "the filter")
+        kept = k("int(ex._masks()[0].sum() + ex._masks()[1].sum())")
         red = k("int((ex.sets[ex.name].labels['colour'][ex.images] == ex.fields['colour'][2].index('red')).sum())")
-        assert plot.evaluate(SHOWN) == red == k("int(ex._masks()[0].sum())") and 0 < red < test.n_images
+        _until(page, f"([id, n]) => ({SCATTER})(id).api.get('filteredPoints').length === n", [did, kept], "the filtered points")
+        assert k("int(ex._masks()[0].sum())") == red and 0 < red < test.n_images
         assert "filtered" in line.inner_text()
-        plot.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-8-filter.png")
+        canvas.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-8-filter.png")
         ex.locator("button", has_text="clear filter").click()
-        _until(page, "el => !/filtered:/.test(el._fullLayout.title.text)", gd, "the filter cleared")
+        _until(page, "el => !/filtered:/.test(el.innerText)", ex.locator(".xmodal-title").element_handle(), "the filter cleared")
+        _until(page, f"([id, n]) => ({SCATTER})(id).api.get('filteredPoints').length === n", [did, expected], "every point back")
 
-        # a colouring with 678 values: 19 and 'other' in the colour bar, the plot keeps its width
-        width0 = plot.evaluate(FRAME)[2:]
+        # a colouring with 678 values: 19 and 'other' in the legend beside the canvas; the canvas keeps its size
+        size0 = canvas.bounding_box()
         t0 = time.time()
         ex.locator(".widget-dropdown").filter(has=page.locator("label", has_text=re.compile(r"^colour$"))).locator("select").select_option("objects")
-        _until(page, "el => el._fullData.some(t => t.marker && t.marker.colorbar && /objects/.test(JSON.stringify(t.marker.colorbar.title)))", gd, "the objects colouring", 120_000)
+        legend = ex.locator(".xmodal-key")
+        _until(page, "el => el.innerText.startsWith('objects')", legend.element_handle(), "the objects colouring", 120_000)
         print(f"colour by 678-value label: {time.time() - t0:.1f} s to redraw")
-        assert plot.evaluate(FRAME)[2:] == width0
-        ticks = plot.evaluate("el => el._fullData.find(t => /^images/.test(t.name)).marker.colorbar.ticktext")
-        assert len(ticks) <= 21 and ticks[-1].startswith("other (659 values)"), ticks
-        assert "678 values" in ex.locator(".xmodal-details, .widget-html").filter(has_text="678 values").first.inner_text()
-        plot.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-9-678-values.png")
+        size1 = canvas.bounding_box()
+        assert (size1["width"], size1["height"]) == (size0["width"], size0["height"])
+        entries = legend.locator("span").count()
+        assert entries <= 21 and "other (659 values)" in legend.inner_text(), legend.inner_text()
+        lb = legend.bounding_box()
+        assert lb["x"] >= size1["x"] + size1["width"] - 1, (lb, size1)     # beside the canvas, not over it
+        assert "678 values" in ex.locator(".widget-html").filter(has_text="678 values").first.inner_text()
+        canvas.scroll_into_view_if_needed(); page.screenshot(path=shots / "explorer-9-678-values.png")
         offsite = [u for u in requests if not u.startswith((lab, "blob:" + lab, "data:"))]
         assert not offsite, f"requests left 127.0.0.1: {offsite[:5]}"
     except Exception:

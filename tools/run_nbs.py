@@ -1,7 +1,8 @@
 """Execute notebooks in place and keep their outputs, so the docs site (which shows stored outputs) has results.
 
 Cells flagged with a `tst_flags` flag (`#| slow`) and `#| eval: false` cells are skipped, exactly as `nbdev_test`
-skips them. Run `nbdev_clean` afterwards. Usage: python tools/run_nbs.py [nbs/20_gap.ipynb ...]  (default: all)
+skips them, and keep the outputs they have (`--slow` runs them too, to refresh what the pages show). Run `nbdev_clean`
+afterwards. Usage: python tools/run_nbs.py [--slow] [nbs/20_gap.ipynb ...]  (default: all)
 """
 import os, sys, time
 from pathlib import Path
@@ -43,7 +44,8 @@ def run(fn:Path, flags:set):
 
 if __name__ == "__main__":
     cfg = get_config()
-    flags = set(cfg.get("tst_flags", "").split())
-    fns = [Path(f) for f in sys.argv[1:]] or sorted(p for p in Path(cfg.nbs_path).rglob("*.ipynb") if not p.name.startswith("_") and ".ipynb_checkpoints" not in str(p))
+    args = sys.argv[1:]
+    flags = set() if "--slow" in args else set(cfg.get("tst_flags", "").split())
+    fns = [Path(f) for f in args if f != "--slow"] or sorted(p for p in Path(cfg.nbs_path).rglob("*.ipynb") if not p.name.startswith("_") and ".ipynb_checkpoints" not in str(p))
     for fn in fns:
         t = time.time(); run(fn.resolve(), flags); print(f"{fn}: {time.time() - t:.1f} s")

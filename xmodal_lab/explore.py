@@ -15,9 +15,9 @@ from .gap import gap_plane, _pca2, umap_2d, umap_cache_path, gap_direction, l2m_
 from .viz import PALETTE
 
 # %% auto #0
-__all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'NO_VALUE', 'MANY', 'OTHER', 'TRACES', 'SIZE', 'AREA', 'AXES', 'PANEL_STYLE',
-           'PAGE', 'HELP', 'check_dataset', 'thumbnail_uri', 'sample_items', 'own_ranks', 'k_occurrences',
-           'check_metadata', 'Selection', 'closing_shift', 'shift_fraction', 'Explorer', 'keys_widget']
+__all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'NO_VALUE', 'MANY', 'OTHER', 'ENGINES', 'TRACES', 'SIZE', 'AREA', 'AXES', 'CLOUD',
+           'PANEL_STYLE', 'PAGE', 'HELP', 'check_dataset', 'thumbnail_uri', 'sample_items', 'own_ranks',
+           'k_occurrences', 'check_metadata', 'Selection', 'closing_shift', 'shift_fraction', 'Explorer', 'keys_widget']
 
 # %% ../nbs/50_explore.ipynb #9330e8b2
 def check_dataset(dataset, emb:Embeddings):
@@ -201,6 +201,8 @@ def shift_fraction(
     return replace(emb, image=x.float(), text=y.float(), meta={**emb.meta, "shift": {"fraction": f, "raw": f * s.norm().item()}})
 
 # %% ../nbs/50_explore.ipynb #a1425c15
+ENGINES = ("jupyter-scatter", "plotly")   # what can draw the live point cloud (the static views are plotly)
+
 class Explorer:
     "Linked, interactive view of one or several embedding sets of the same items: projection, colours, pairs, neighbours, gap shift, selection, search, filters."
     def __init__(self,
@@ -213,12 +215,16 @@ class Explorer:
         metadata=None,              # per-image DataFrame (index 0..N-1) or dict of columns: colour, filter, hover
         model=None,                 # the model, to place typed queries and image files: one for all sets, or {set name: model}
         tokenizer=None,             # its tokenizer (default: the one load_model attached to the model)
-        max_points:int=50_000,      # show a seeded sample of items above this many points (the title says so)
+        max_points:int|None=None,   # show a seeded sample of items above this many points (the title says so); default 250,000 (plotly: 50,000)
         metric_images:int=5_000,    # the live metric line uses at most this many images (seeded) and their captions
         webgl_above:int=2_000,      # use WebGL markers above this many points
         k:int=5,                    # neighbours listed per modality on click
         seed:int=0,                 # sampling seed
+        engine:str="jupyter-scatter",  # what draws the live point cloud: 'jupyter-scatter' (measured faster, below) or 'plotly'
     ):
+        if engine not in ENGINES: raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+        self.engine = engine
+        max_points = max_points or (250_000 if engine == "jupyter-scatter" else 50_000)
         self.sets = check_sets(embs)
         e0 = next(iter(self.sets.values()))
         if dataset is not None: check_dataset(dataset, e0)
@@ -663,7 +669,9 @@ def _arrow(c0, c1, frame, size=(430, 330))->list:
     path = "M " + " L ".join(f"{x:.6g},{y:.6g}" for x, y in p) + " Z"
     return [line, dict(type="path", path=path, xref="x", yref="y", layer="above", fillcolor="black", line=dict(color="black", width=1))]
 
-def _geometry(self:Explorer)->dict:
+def _geometry(self:Explorer,
+    raw:bool=False,          # exact positions, filtered-out points kept (jupyter-scatter hides them with its own filter)
+)->dict:
     "Everything in the figure that moves with λ, the filter or the selection: positions, pair lines, centroids, marks, frame, title."
     name, v = self.name, self.view[self.name]
     pi, pt = self._positions()
@@ -674,8 +682,9 @@ def _geometry(self:Explorer)->dict:
     else: g["zero"] = np.zeros((0, 2))
     g["frame"] = self._frame(pi, pt)
     mi, mt = self._masks()
-    pi, pt = np.round(pi, 4), np.round(pt, 4)
-    pi[~mi], pt[~mt] = np.nan, np.nan                      # filtered out: not drawn, not selectable; indices stay put
+    if not raw:                                            # plotly: short JSON, and filtered-out points not drawn (indices stay put)
+        pi, pt = np.round(pi, 4), np.round(pt, 4)
+        pi[~mi], pt[~mt] = np.nan, np.nan
     g["images"], g["captions"] = pi, pt
     n = min(v.n_texts, 5000) if self.pairs else 0           # lines between matched pairs: at most 5,000, NaN-separated
     seg = np.full((n, 3, 2), np.nan); seg[:, 0] = pi[v.image_of_text[:n].numpy()]; seg[:, 1] = pt[:n]
@@ -802,6 +811,189 @@ def _centroid_labels(c2, frame, size=AREA)->list:
     marks = [(c2.mean(0), "image and text centroids")] if px < 60 else list(zip(c2, ("image centroid", "text centroid")))
     return [dict(x=x, y=y, text=t, showarrow=False, yshift=14, font=dict(size=11), bgcolor="rgba(255,255,255,0.7)")
             for (x, y), t in marks if x0 <= x <= x1 and y0 <= y <= y1]
+
+# %% ../nbs/50_explore.ipynb #30dc6c7d
+CLOUD = (600, 480)   # the jupyter-scatter canvas in pixels
+
+def _cloud_rows(self:Explorer, s:Selection)->np.ndarray:
+    "Rows of the cloud (shown images, then shown captions) of the items of `s` that are shown."
+    lp, lt = self._local()
+    a, b = lp[s.images.numpy()], lt[s.captions.numpy()]
+    return np.concatenate([a[a >= 0], len(self.images) + b[b >= 0]]).astype(np.int64)
+Explorer._cloud_rows = _cloud_rows
+
+def _row_item(self:Explorer, r:int)->tuple:
+    "(kind, global id) of row `r` of the cloud."
+    n = len(self.images)
+    return ("image", int(self.images[r])) if r < n else ("caption", int(self.captions[r - n]))
+Explorer._row_item = _row_item
+
+def _swatches(title:str, items:list)->str:
+    "A legend beside the plot (never over it): one coloured square per value."
+    rows = "".join(f"<div><span style='display:inline-block;width:10px;height:10px;background:{c};margin-right:5px'></span>{html.escape(str(n))}</div>"
+                   for n, c in items)
+    return f"<div class='xmodal-legend' style='font-size:85%;line-height:1.35'><b>{html.escape(title)}</b>{rows}</div>"
+
+def _colour_bar(title:str, cmap:str, ticks:list, lo:float, hi:float)->str:
+    "A vertical colour bar as HTML: the map's gradient and its tick labels."
+    import matplotlib
+    cm = matplotlib.colormaps[cmap]
+    stops = ", ".join(matplotlib.colors.to_hex(cm(t)) for t in np.linspace(1, 0, 9))
+    span = (hi - lo) or 1.0
+    marks = "".join(f"<div style='position:absolute;top:{100 * (hi - v) / span:.1f}%;left:18px;transform:translateY(-50%)'>{html.escape(str(t))}</div>" for t, v in ticks)
+    return (f"<div class='xmodal-legend' style='font-size:85%'><b>{html.escape(title)}</b><div style='position:relative;height:200px;margin:6px 0 8px'>"
+            f"<div style='width:12px;height:100%;background:linear-gradient({stops})'></div>{marks}</div></div>")
+
+def _cloud_colours(self:Explorer)->tuple:
+    "(per-row values, jupyter-scatter colour settings, legend HTML) of the current colouring: categories with their colours, or numbers with a colour map."
+    import pandas as pd
+    by, name = self.color_by, self.name
+    ni, nt = len(self.images), len(self.captions)
+    if by == "modality":
+        cats = ["image", "caption"]
+        return (pd.Categorical.from_codes(np.r_[np.zeros(ni, int), np.ones(nt, int)], cats),
+                dict(map={"image": PALETTE["image"], "caption": PALETTE["text"]}), _swatches("modality", [("image", PALETTE["image"]), ("caption", PALETTE["text"])]))
+    if not (by in self.fields and self.fields[by][0] == "categorical"):               # numbers: a continuous map over [cmin, cmax]
+        vi, vt, extra = self._colour_values(name)
+        cmap = {"Viridis_r": "viridis_r", "Plasma": "plasma"}.get(extra["colorscale"], "viridis")
+        bar = extra["colorbar"]
+        ticks = list(zip(bar.get("ticktext", []), bar.get("tickvals", []))) or [(f"{v:.3g}", v) for v in (extra["cmin"], extra["cmax"])]
+        return np.r_[vi, vt].astype(np.float32), dict(map=cmap, norm=(extra["cmin"], extra["cmax"])), _colour_bar(bar["title"], cmap, ticks, extra["cmin"], extra["cmax"])
+    ci, ct, names = self._view_codes(by)
+    cols = [c for t, c in _discrete_scale(names)[1::2]]
+    if len(names) == MANY and str(names[-1]).startswith("other ("): cols[-1] = OTHER
+    cats = [str(n) for n in names] + ["no single value"]
+    codes = np.r_[ci, ct]; codes = np.where(codes < 0, len(names), codes)
+    used = np.bincount(codes, minlength=len(cats)) > 0
+    return (pd.Categorical.from_codes(codes, cats), dict(map=dict(zip(cats, cols + [NO_VALUE]))),
+            _swatches(by, [(c, col) for c, col, u in zip(cats, cols + [NO_VALUE], used) if u]))
+Explorer._cloud_colours = _cloud_colours
+
+# %% ../nbs/50_explore.ipynb #b43a7b9f
+def _polygon(c, r, frame, n:int=20, star:bool=False)->list:
+    "Vertices of a closed circle (or five-pointed star) of radius `r` pixels around `c`, in data units of `frame` on the cloud's canvas."
+    (x0, x1), (y0, y1) = frame
+    sx, sy = (x1 - x0) / min(CLOUD), (y1 - y0) / min(CLOUD)     # jupyter-scatter fits the frame's square into the canvas's shorter side
+    t = np.linspace(0, 2 * np.pi, (10 if star else n) + 1) + (np.pi / 2 if star else 0)
+    rr = np.where(np.arange(len(t)) % 2, 0.45 * r, r) if star else np.full(len(t), r)
+    return [(float(c[0] + a * sx * np.cos(b)), float(c[1] + a * sy * np.sin(b))) for a, b in zip(rr, t)]
+
+def _marks(self:Explorer, g:dict)->list:
+    "The marks as jupyter-scatter annotations, drawn over the points: focus rings, centroids, the gap arrow (clipped to the frame), ✛ and the query star."
+    from jscatter import Line
+    fr, out = g["frame"], []
+    c2 = g["centroids"]
+    seg = _clip(c2[0], c2[1], fr)
+    if seg is not None:
+        a, b, head = seg
+        out.append(Line([tuple(map(float, a)), tuple(map(float, b))], line_color="black", line_width=2))
+        if head and not np.allclose(a, b):
+            (x0, x1), (y0, y1) = fr
+            s = np.array([(x1 - x0), (y1 - y0)]) / min(CLOUD)
+            u = (b - a) / s; u /= np.linalg.norm(u)
+            back, side = b - 12 * u * s, 5 * np.array([-u[1], u[0]]) * s
+            out.append(Line([tuple(map(float, p)) for p in (back + side, b, back - side)], line_color="black", line_width=2))
+    for c, col in zip(c2, (PALETTE["image"], PALETTE["text"])):
+        out.append(Line(_polygon(c, 7, fr, n=4), line_color=col, line_width=3))
+    for i, p in enumerate(g["focus"]):
+        out.append(Line(_polygon(p, 10 if i == 0 else 7, fr), line_color="black", line_width=2))
+    for z in g["zero"]:
+        d = _polygon(z, 8, fr, n=4)
+        out += [Line([d[0], d[2]], line_color="black", line_width=2), Line([d[1], d[3]], line_color="black", line_width=2)]
+    for q in g["queries"]:
+        out.append(Line(_polygon(q, 11, fr, star=True), line_color="#d62728", line_width=3))
+    return out
+Explorer._marks = _marks
+
+def _cloud_title(g:dict)->str:
+    return f"<div style='font-size:95%;max-width:{CLOUD[0]}px'>{g['title']}</div>"
+
+def _make_cloud(self:Explorer):
+    "The jupyter-scatter widget of the current view: one row per shown image, then per shown caption."
+    import jscatter, pandas as pd
+    g = self._geometry(raw=True)
+    vals, col, legend = self._cloud_colours()
+    pi, pt = g["images"], g["captions"]
+    iot = self.view[self.name].image_of_text.numpy()
+    df = pd.DataFrame({"_x": np.r_[pi[:, 0], pt[:, 0]], "_y": np.r_[pi[:, 1], pt[:, 1]], "_pair": np.r_[np.arange(len(pi)), iot].astype(np.int64)})
+    df[self.color_by] = vals                               # the tooltip names the colouring by its column
+    (x0, x1), (y0, y1) = g["frame"]
+    sc = jscatter.Scatter(data=df, x="_x", y="_y", x_scale=(x0, x1), y_scale=(y0, y1), color_by=self.color_by, color_map=col["map"],
+                          **({"color_norm": col["norm"]} if "norm" in col else {}), size=3 if len(df) > 20_000 else 5, opacity_unselected=0.25,
+                          width=CLOUD[0], height=CLOUD[1], axes=True, axes_grid=False, axes_labels=list(AXES[self.method]), legend=False,
+                          tooltip=True, tooltip_properties=["color"], lasso_type="rectangle", lasso_initiator=False, lasso_on_long_press=False,
+                          regl_scatterplot_options={"actionKeyMap": {"merge": "shift", "remove": "alt"}})
+    self._sc, self._sc_frame, self._sc_rows = sc, df, np.zeros(0, np.int64)
+    if self.pairs: sc.connect(by="_pair")
+    self._sc_state = {"positions": (self.name, self.method, self.lam, g["frame"]), "axes": self.method, "colour": (self.name, self.color_by),
+                      "pairs": self.pairs, **({} if self.filters else {"filter": (self.name, "")})}   # what the widget was made with
+    import ipywidgets as W
+    self._sc_title, self._sc_legend = W.HTML(_cloud_title(g)), W.HTML(legend, layout=W.Layout(margin="0 0 0 22px"))   # clear of the y-axis title
+    self._sc_title.add_class("xmodal-title"); self._sc_legend.add_class("xmodal-key")   # the widgets stay; their HTML is replaced
+    self._cloud_update(g, what="all")                      # a filter set before the widget was made, the selection, the marks
+    sc.widget.observe(lambda c: self._on_cloud_selection(c["new"]), "selection")
+    sc.widget.observe(lambda c: c["new"] is not None and c["new"] >= 0 and setattr(self._hover, "value", self._hover_html(*self._row_item(int(c["new"])))), "hovering")
+    return sc
+Explorer._make_cloud = _make_cloud
+
+def _cloud_update(self:Explorer, g:dict|None=None, what:str="all"):
+    "Push what changed to the jupyter-scatter widget (each push re-sends the points, so only what changed): positions, frame, colours, filter, pairs, selection, marks."
+    sc = self._sc
+    g = g or self._geometry(raw=True)
+    last = self.__dict__.setdefault("_sc_state", {})
+    def changed(key, value):
+        if last.get(key, ()) == value: return False
+        last[key] = value; return True
+    if what in ("all", "positions"):
+        pi, pt = g["images"], g["captions"]
+        (x0, x1), (y0, y1) = g["frame"]
+        if changed("positions", (self.name, self.method, self.lam, g["frame"])):   # the frame every time: without it jupyter-scatter re-fits
+            sc.xy(x=np.r_[pi[:, 0], pt[:, 0]], y=np.r_[pi[:, 1], pt[:, 1]], x_scale=(x0, x1), y_scale=(y0, y1), animate=False)
+        if changed("axes", self.method): sc.axes(labels=list(AXES[self.method]))
+    if what == "all":
+        if changed("colour", (self.name, self.color_by)):
+            vals, col, legend = self._cloud_colours()
+            df = self._sc_frame
+            df.drop(columns=[c for c in df.columns if c not in ("_x", "_y", "_pair")], inplace=True); df[self.color_by] = vals
+            sc.color(by=self.color_by, map=col["map"], **({"norm": col["norm"]} if "norm" in col else {}))
+            self._sc_legend.value = legend
+        if changed("filter", (self.name, _describe(self.filters))):
+            mi, mt = self._masks()
+            keep = np.r_[mi, mt]
+            sc.filter(None if keep.all() else np.flatnonzero(keep))
+        if changed("pairs", self.pairs): sc.connect(by="_pair" if self.pairs else None)
+    rows = self._cloud_rows(self.selection)
+    if not np.array_equal(rows, self._sc_rows):
+        self._sc_rows = rows
+        self._pushing = True
+        try:
+            # jupyter-scatter's view skips the next model change after a selection it made itself, and a deselect in a view
+            # whose model is already empty leaves that skip armed: a first change (to None, which differs from the empty
+            # selection) spends it, the second is drawn
+            if len(rows): sc.widget.selection = None
+            sc.selection(rows if len(rows) else None)
+        finally: self._pushing = False
+    sc.annotations(self._marks(g))
+    self._sc_title.value = _cloud_title(g)
+Explorer._cloud_update = _cloud_update
+
+def _on_cloud_selection(self:Explorer, rows):
+    "A selection made in the browser: a click focuses the item (shift-click adds it), a box or lasso selects many, an empty one clears."
+    if getattr(self, "_pushing", False): return
+    rows = np.asarray([] if rows is None else rows, dtype=np.int64)
+    old, self._sc_rows = self._sc_rows, np.sort(rows)
+    try:
+        if not len(rows): return self.clear_selection()
+        new = np.setdiff1d(rows, old)
+        if len(rows) == 1: return self.select(*self._row_item(int(rows[0])))
+        if len(new) == 1 and len(rows) == len(old) + 1:                      # shift-click: one more item
+            kind, gid = self._row_item(int(new[0]))
+            return self.select(kind, gid, add=True)
+        n = len(self.images)
+        self.selected = None
+        self.select(indices=Selection.of(self.images[torch.as_tensor(rows[rows < n])], self.captions[torch.as_tensor(rows[rows >= n] - n)]))
+    except (ValueError, TypeError) as ex: self._say(str(ex), error=True)
+Explorer._on_cloud_selection = _on_cloud_selection
 
 # %% ../nbs/50_explore.ipynb #5de935ee
 def _neighbours(self:Explorer, kind:str, index:int, name:str|None=None, k:int|None=None)->dict:
@@ -943,7 +1135,8 @@ def keys_widget():
 
 HELP = """<div style='font-size:90%;line-height:1.4'><b>Controls</b><ul style='margin:2px 0'>
 <li><b>hover</b> a point: its image, labels and captions; <b>click</b>: focus it (own pairs, neighbours); <b>shift-click</b>: add it to the selection</li>
-<li><b>box / lasso</b> (plot toolbar): select many; the table below lists them; <code>ex.selection</code>, <code>ex.selection_frame()</code></li>
+<li><b>drag: box / lasso</b> (or the plot's toolbar): select many, shift adds; the table below lists them; <code>ex.selection</code>, <code>ex.selection_frame()</code>;
+<b>drag: pan</b> and the wheel move and zoom, the toolbar's ⟳ resets the view</li>
 <li><b>Escape</b>, <b>clear selection</b> or a double-click on the plot: clear the selection</li>
 <li><b>search</b>: caption text, case-insensitive (tick <i>regex</i> for a regular expression); <b>place as query</b>: encode it with the model</li>
 <li><b>filter</b>: keep items with chosen label values, or an own-pair rank or k-occurrence range</li>
@@ -954,9 +1147,24 @@ HELP = """<div style='font-size:90%;line-height:1.4'><b>Controls</b><ul style='m
 def _build(self:Explorer):
     "The widget: controls, search, filter, the live metric line, the figure, the side panel and the selection table."
     import ipywidgets as W
-    import plotly.graph_objects as go
-    self._fig = go.FigureWidget(self.figure())
     L = W.Layout
+    self._hover = W.HTML("<i>Hover a point: its image and captions show here.</i>", layout=L(min_height="100px")); self._hover.add_class("xmodal-hover")
+    if self.engine == "plotly":
+        import plotly.graph_objects as go
+        self._fig, self._sc = go.FigureWidget(self.figure()), None
+        cloud = self._fig
+    else:
+        sc = self._make_cloud()
+        self._fig = None
+        drag = W.ToggleButtons(options=[("pan", "panZoom"), ("box", "rectangle"), ("lasso", "freeform")], value="panZoom", description="drag",
+                               tooltips=["drag pans, wheel zooms", "drag a box to select (shift adds)", "draw a lasso to select (shift adds)"],
+                               style={"button_width": "58px", "description_width": "36px"})
+        def dragged(c):
+            if c["new"] == "panZoom": sc.mouse("panZoom")
+            else: sc.lasso(type=c["new"]); sc.mouse("lasso")
+        drag.observe(dragged, "value")
+        cloud = W.VBox([self._sc_title, W.HBox([sc.show(["pan_zoom", "lasso", "divider", "reset"]), self._sc_legend], layout=L(align_items="flex-start"))])
+        cloud.add_class("xmodal-cloud")
     sets = W.Dropdown(options=list(self.sets), value=self.name, description="set", layout=L(width="260px"))
     method = W.ToggleButtons(options=[("gap", "gap"), ("PCA", "pca"), ("UMAP", "umap")], value=self.method, description="projection",
                              style={"button_width": "64px"})
@@ -979,7 +1187,6 @@ def _build(self:Explorer):
     fapply, fclear = W.Button(description="apply", layout=L(width="64px")), W.Button(description="clear filter", layout=L(width="96px"))
     self._status = W.HTML(""); self._status.add_class("xmodal-status")
     self._line = W.HTML(self._metrics_html()); self._line.add_class("xmodal-metrics")
-    self._hover = W.HTML("<i>Hover a point: its image and captions show here.</i>", layout=L(min_height="100px")); self._hover.add_class("xmodal-hover")
     self._help = W.HTML(HELP, layout=L(display="none")); self._help.add_class("xmodal-help")
     kbox = W.BoundedIntText(value=self.k, min=1, max=50, description="neighbours k", style={"description_width": "initial"}, layout=L(width="170px"))
     self._details = W.VBox(); self._details.add_class("xmodal-details")
@@ -991,7 +1198,8 @@ def _build(self:Explorer):
     self._table = W.HTML(""); self._table.add_class("xmodal-table"); self._page = 0
     keys = keys_widget()
     self._controls = dict(sets=sets, method=method, colour=colour, pairs=pairs, lam=lam, search=search, regex=regex,
-                          filter_field=ffield, filter_values=fvals, filter_lo=flo, filter_hi=fhi, k=kbox, help=helpb, query_path=ipath)
+                          filter_field=ffield, filter_values=fvals, filter_lo=flo, filter_hi=fhi, k=kbox, help=helpb, query_path=ipath,
+                          **({} if self._sc is None else {"drag": drag}))
 
     def guarded(fn):                                   # a bad input shows its message; the widget stays usable
         def run(*a):
@@ -1039,6 +1247,21 @@ def _build(self:Explorer):
     clear.on_click(lambda b: self.clear_selection())
     prev.on_click(lambda b: self._turn(-1)); nxt.on_click(lambda b: self._turn(+1))
     keys.observe(lambda c: self.clear_selection() if c["new"].startswith("Escape") else setattr(helpb, "value", not helpb.value), "key")
+    if self._fig is not None: self._plotly_events()
+    row = lambda *w: W.HBox(list(w), layout=L(flex_flow="row wrap", align_items="center"))
+    box = W.VBox([row(*([sets] if len(self.sets) > 1 else []), method, colour, pairs, helpb),
+                  row(lam, refit, *([] if self._sc is None else [drag]), self._status), row(search, regex, qbtn, ipath, ibtn),
+                  row(ffield, fvals, flo, fhi, fapply, fclear),
+                  self._line, W.HBox([cloud, panel], layout=L(flex_flow="row wrap", align_items="flex-start")),
+                  row(self._sel_info, clear, prev, nxt), self._table, keys])
+    box.add_class("xmodal-explorer")
+    self._widget = box
+    self._panel(); self._tabulate()
+    return box
+Explorer._build = _build
+
+def _plotly_events(self:Explorer):
+    "Click, hover and box/lasso selection on the plotly engine's traces."
     def click(trace, points, state):
         if points.point_inds: self.select(*self._point(trace_index(trace), points.point_inds[0]), add=bool(state and state.shift))
     def hover(trace, points, state):
@@ -1055,16 +1278,7 @@ def _build(self:Explorer):
     for t in self._fig.data[1:3]:
         t.on_click(click); t.on_hover(hover); t.on_selection(selected)
     self._fig.data[2].on_deselect(lambda *a: self.clear_selection())
-    row = lambda *w: W.HBox(list(w), layout=L(flex_flow="row wrap", align_items="center"))
-    box = W.VBox([row(*([sets] if len(self.sets) > 1 else []), method, colour, pairs, helpb),
-                  row(lam, refit, self._status), row(search, regex, qbtn, ipath, ibtn), row(ffield, fvals, flo, fhi, fapply, fclear),
-                  self._line, W.HBox([self._fig, panel], layout=L(flex_flow="row wrap", align_items="flex-start")),
-                  row(self._sel_info, clear, prev, nxt), self._table, keys])
-    box.add_class("xmodal-explorer")
-    self._widget = box
-    self._panel(); self._tabulate()
-    return box
-Explorer._build = _build
+Explorer._plotly_events = _plotly_events
 
 # %% ../nbs/50_explore.ipynb #41f4203a
 def _hover_html(self:Explorer, kind:str, g:int)->str:
@@ -1126,7 +1340,8 @@ def _refresh(self:Explorer, what:str="all", line:bool=True):
     "Push the current state to the widget in one batch: 'all' redraws the figure, 'positions' (λ) and 'selection' move what moved."
     t0 = time.time()
     if self._widget is not None:
-        if what == "all":
+        if self._fig is None: self._cloud_update(what=what)
+        elif what == "all":
             new = self.figure()
             with self._fig.batch_update():
                 for old, tr in zip(self._fig.data, new.data):
