@@ -215,7 +215,7 @@ class Explorer:
         metadata=None,              # per-image DataFrame (index 0..N-1) or dict of columns: colour, filter, hover
         model=None,                 # the model, to place typed queries and image files: one for all sets, or {set name: model}
         tokenizer=None,             # its tokenizer (default: the one load_model attached to the model)
-        max_points:int|None=None,   # show a seeded sample of items above this many points (the title says so); default 250,000 (plotly: 50,000)
+        max_points:int=50_000,      # show a seeded sample of items above this many points (the title says so)
         metric_images:int=5_000,    # the live metric line uses at most this many images (seeded) and their captions
         webgl_above:int=2_000,      # use WebGL markers above this many points
         k:int=5,                    # neighbours listed per modality on click
@@ -224,7 +224,6 @@ class Explorer:
     ):
         if engine not in ENGINES: raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
         self.engine = engine
-        max_points = max_points or (250_000 if engine == "jupyter-scatter" else 50_000)
         self.sets = check_sets(embs)
         e0 = next(iter(self.sets.values()))
         if dataset is not None: check_dataset(dataset, e0)
@@ -299,16 +298,33 @@ def _projector(self:Explorer, name:str, method:str):
     return None
 Explorer._projector = _projector
 
+def _lift(self:Explorer, name:str, method:str)->tuple:
+    "Per shown item, what its position at any λ needs: P z, z·s and ‖z‖² (P the projection, s the closing shift); and P s, s·s, P μ. Float64, by row blocks, once."
+    from xmodal_lab.core import row_blocks
+    def build():
+        V, mu = (t.double() for t in self._projector(name, method))
+        s, v = self._closing(name), self.view[name]
+        sides = []
+        for z in (v.image, v.text):
+            parts = [(b @ V, b @ s, (b * b).sum(1)) for b in (blk.double() for _, blk in row_blocks(z))]
+            sides.append(tuple(torch.cat(c) for c in zip(*parts)))
+        return sides, (s @ V, (s @ s).item(), mu @ V)
+    return self._memo(("lift", name, method), build)
+Explorer._lift = _lift
+
 def _positions(self:Explorer, name:str|None=None, lam:float|None=None)->tuple:
-    "2-D positions (float64) of the shown images and captions at shift `lam` (default the current λ)."
+    """2-D positions (float64) of the shown images and captions at shift `lam` (default the current λ). The shift moves z to
+    (z ∓ λs/2)/‖z ∓ λs/2‖, a linear map P of which is (Pz ∓ λPs/2)/√(‖z‖² ∓ λ z·s + λ²‖s‖²/4): O(N) per λ, from `_lift`."""
     name, lam = name or self.name, self.lam if lam is None else lam
     v = self.view[name]
     if self.method == "umap":
         p = self._memo(("umap", name), lambda: umap_2d(torch.cat([v.image, v.text]), self.seed, verbose=False))
         return p[:v.n_images].astype(np.float64), p[v.n_images:].astype(np.float64)
-    V, mu = self._projector(name, self.method)
-    x, y = shift_fraction(v, lam, self._closing(name), double=True) if lam else (v.image.double(), v.text.double())
-    return ((x - mu) @ V).numpy(), ((y - mu) @ V).numpy()
+    sides, (Ps, ss, Pmu) = self._lift(name, self.method)
+    def at(P, zs, zz, sign):                       # sign −1: images move by −λs/2; +1: captions by +λs/2
+        if not lam: return (P - Pmu).numpy()
+        return ((P + sign * lam * Ps / 2) / (zz + sign * lam * zs + lam * lam * ss / 4).sqrt()[:, None] - Pmu).numpy()
+    return at(*sides[0], -1), at(*sides[1], +1)
 Explorer._positions = _positions
 
 def _place(self:Explorer, z:Tensor, side:str)->np.ndarray|None:
@@ -606,7 +622,10 @@ def _metrics(self:Explorer,
     ids = np.flatnonzero(keep)
     if len(ids) > len(self._metric_ids): ids = np.sort(np.random.default_rng(self.seed).choice(ids, len(self._metric_ids), replace=False))
     key = ("metrics-filtered", self.name, self.lam, _describe(self.filters))
-    return self._memo(key, lambda: self._metric_row(self._shifted(self.name, "view").subset(torch.as_tensor(ids)), self.name))
+    def row():                                     # shift only the sampled items (the shift acts row by row)
+        e = self.view[self.name].subset(torch.as_tensor(ids))
+        return self._metric_row(shift_fraction(e, self.lam, self._closing(self.name)) if self.lam else e, self.name)
+    return self._memo(key, row)
 Explorer.metrics = _metrics
 Explorer._metric_row = _metric_row
 
