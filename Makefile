@@ -54,7 +54,7 @@ nbdev-test: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -ra -n 2 --dist loadfile --basetemp=$(CURDIR)/.pytest-tmp tests
+	$(BIN)/python -m pytest -q -ra --basetemp=$(CURDIR)/.pytest-tmp tests
 
 bench: $(STAMP)
 	for f in bench/[!_]*.py; do $(BIN)/python $$f || exit 1; done
