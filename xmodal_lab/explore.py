@@ -973,7 +973,8 @@ def _cloud_update(self:Explorer, g:dict|None=None, what:str="all"):
         if changed("colour", (self.name, self.color_by)):
             vals, col, legend = self._cloud_colours()
             df = self._sc_frame
-            df.drop(columns=[c for c in df.columns if c not in ("_x", "_y", "_pair")], inplace=True); df[self.color_by] = vals
+            for c in [c for c in df.columns if c not in ("_x", "_y", "_pair")]: del df[c]     # the frame jupyter-scatter holds: changed in place
+            df[self.color_by] = vals
             sc.color(by=self.color_by, map=col["map"], **({"norm": col["norm"]} if "norm" in col else {}))
             self._sc_legend.value = legend
         if changed("filter", (self.name, _describe(self.filters))):
