@@ -705,7 +705,7 @@ def _geometry(self:Explorer,
         pi, pt = np.round(pi, 4), np.round(pt, 4)
         pi[~mi], pt[~mt] = np.nan, np.nan
     g["images"], g["captions"] = pi, pt
-    n = min(v.n_texts, 5000) if self.pairs else 0           # lines between matched pairs: at most 5,000, NaN-separated
+    n = min(v.n_texts, 5000) if self.pairs and not raw else 0   # plotly's lines between matched pairs: at most 5,000, NaN-separated
     seg = np.full((n, 3, 2), np.nan); seg[:, 0] = pi[v.image_of_text[:n].numpy()]; seg[:, 1] = pt[:n]
     g["lines"] = seg.reshape(-1, 2)
     g["focus"] = np.array(self._selection_xy(pi, pt)).T.reshape(-1, 2)
@@ -889,10 +889,14 @@ def _cloud_colours(self:Explorer)->tuple:
 Explorer._cloud_colours = _cloud_colours
 
 # %% ../nbs/50_explore.ipynb #b43a7b9f
+def _px(frame)->np.ndarray:
+    "Data units per pixel along x and y: jupyter-scatter fits the frame's square into the canvas's shorter side."
+    (x0, x1), (y0, y1) = frame
+    return np.array([x1 - x0, y1 - y0]) / min(CLOUD)
+
 def _polygon(c, r, frame, n:int=20, star:bool=False)->list:
     "Vertices of a closed circle (or five-pointed star) of radius `r` pixels around `c`, in data units of `frame` on the cloud's canvas."
-    (x0, x1), (y0, y1) = frame
-    sx, sy = (x1 - x0) / min(CLOUD), (y1 - y0) / min(CLOUD)     # jupyter-scatter fits the frame's square into the canvas's shorter side
+    sx, sy = _px(frame)
     t = np.linspace(0, 2 * np.pi, (10 if star else n) + 1) + (np.pi / 2 if star else 0)
     rr = np.where(np.arange(len(t)) % 2, 0.45 * r, r) if star else np.full(len(t), r)
     return [(float(c[0] + a * sx * np.cos(b)), float(c[1] + a * sy * np.sin(b))) for a, b in zip(rr, t)]
@@ -907,8 +911,7 @@ def _marks(self:Explorer, g:dict)->list:
         a, b, head = seg
         out.append(Line([tuple(map(float, a)), tuple(map(float, b))], line_color="black", line_width=2))
         if head and not np.allclose(a, b):
-            (x0, x1), (y0, y1) = fr
-            s = np.array([(x1 - x0), (y1 - y0)]) / min(CLOUD)
+            s = _px(fr)
             u = (b - a) / s; u /= np.linalg.norm(u)
             back, side = b - 12 * u * s, 5 * np.array([-u[1], u[0]]) * s
             out.append(Line([tuple(map(float, p)) for p in (back + side, b, back - side)], line_color="black", line_width=2))
@@ -959,7 +962,7 @@ def _cloud_update(self:Explorer, g:dict|None=None, what:str="all"):
     "Push what changed to the jupyter-scatter widget (each push re-sends the points, so only what changed): positions, frame, colours, filter, pairs, selection, marks."
     sc = self._sc
     g = g or self._geometry(raw=True)
-    last = self.__dict__.setdefault("_sc_state", {})
+    last = self._sc_state                                   # what the widget shows now (set by _make_cloud)
     def changed(key, value):
         if last.get(key, ()) == value: return False
         last[key] = value; return True
