@@ -48,12 +48,21 @@ def run_all(page, url:str, notebook:str, timeout_ms:int=400_000):
     page.goto(f"{url}/lab/tree/{notebook}?reset")
     page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
     started = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"
+    def dismiss_dialog():
+        # on a loaded machine JupyterLab can ask which kernel to start (its "Select Kernel" dialog) although the notebook
+        # names one: accept the one it proposes, the notebook's own, or the dialog blocks every click
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count():
+            accept = dialog.locator("button.jp-mod-accept")
+            accept.first.click() if accept.count() else page.keyboard.press("Escape")
+            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
     for attempt in range(3):
-        # activate the notebook's tab first: on a loaded machine the menu's Run All can still be disabled for a moment
-        page.locator(".lm-TabBar-tabLabel", has_text=Path(notebook).name).first.click()
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        dismiss_dialog()
         try:
+            # activate the notebook's tab first: on a loaded machine the menu's Run All can still be disabled for a moment
+            page.locator(".lm-TabBar-tabLabel", has_text=Path(notebook).name).first.click(timeout=15_000)
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click(timeout=15_000)
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click(timeout=15_000)
             page.wait_for_function(started, timeout=60_000); break
         except PlaywrightTimeout: page.keyboard.press("Escape")
     else: raise AssertionError(f"Run → Run All Cells did not start {notebook} in three tries")
