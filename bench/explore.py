@@ -6,7 +6,7 @@ search and a select-500, each timed in-process; the shown sample is at most 50,0
 images, a click ranks against the whole set.
 
 Browser (`--browser`): JupyterLab in headless Chromium (software WebGL), 20,000 and 200,000 points *all shown*, the
-whole explorer on its two engines, the same calls: `Explorer(..., engine="plotly")` (a plotly `FigureWidget`) and the
+whole explorer on its two engines, each alone in its own JupyterLab, page and kernel, the same calls: `Explorer(..., engine="plotly")` (a plotly `FigureWidget`) and the
 default `engine="jupyter-scatter"` (regl-scatterplot). Each action starts in the kernel (or with the mouse, for hover
 and click) and ends when the plot's pixels stop changing: action-to-redraw, printed beside the kernel-side part of it,
 with the kernel memory each explorer adds. Needs Debian's chromium.
@@ -59,32 +59,29 @@ from xmodal_lab.explore import Explorer
 def rss(): return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 e = data({n})
 """
-PLOTLY = """
+BUILD = """
 m0, t0 = rss(), time.perf_counter()
-ex = Explorer(e, max_points=10**9, color_by="c", engine="plotly")
+ex = Explorer(e, max_points=10**9, color_by="c", engine={engine!r})
 w = ex.widget
-build_plotly, mem_plotly = time.perf_counter() - t0, rss() - m0
+build, mem = time.perf_counter() - t0, rss() - m0
 w
 """
-JSCATTER = """
-m0, t0 = rss(), time.perf_counter()
-ej = Explorer(e, max_points=10**9, color_by="c")
-wj = ej.widget
-build_jscatter, mem_jscatter = time.perf_counter() - t0, rss() - m0
-wj
-"""
 
-def notebook(folder:Path, n:int)->str:
+def notebook(folder:Path, n:int, engine:str)->str:
+    "A notebook that builds one explorer on `engine` over n pairs (2n points, all shown)."
     import nbformat
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nb.cells = [nbformat.v4.new_code_cell(SETUP.format(bench=str(ROOT / "bench"), n=n // 2)),
-                nbformat.v4.new_code_cell(PLOTLY), nbformat.v4.new_code_cell(JSCATTER)]
+                nbformat.v4.new_code_cell(BUILD.format(engine=engine))]
     nbformat.write(nb, folder / "bench.ipynb")
     return "bench.ipynb"
 
-# each action: (name, kernel code), run on `ex` (plotly) and on `ej` (jupyter-scatter); the kernel part is timed inside the kernel
+# each action: (name, kernel code) on the page's explorer `ex`; the kernel part is timed inside the kernel. The first λ move
+# pays for the first shift of the metric sample and the whole set's z·s; the second is any later call with the metric line;
+# the slider step after it is one press of → on the slider, as a drag moves it: the cloud redrawn, the metric line later.
 ACTIONS = [
-    ("λ move", "ex.set_state(lam=0.3)"),
+    ("λ move (first)", "ex.set_state(lam=0.3)"),
+    ("λ move", "ex.set_state(lam=0.5)"),
     ("colour change", "ex.set_state(color_by='modality')"),
     ("filter (one label value)", "ex.filter(values={'c': ['red']})"),
     ("search (substring)", "ex.filter(); ex.search('red')"),
@@ -119,7 +116,7 @@ def run_mouse(page, clip, x, y, click:bool)->float:
 XY = """el => { const L = el._fullLayout, t = el._fullData.find(t => /^images/.test(t.name)), r = el.getBoundingClientRect();
                return [r.left + L.xaxis._offset + L.xaxis.l2p(t.x[0]), r.top + L.yaxis._offset + L.yaxis.l2p(t.y[0])]; }"""
 
-def point_xy(page, plot, k)->tuple:
+def point_xy(page, plot)->tuple:
     "Page position of the first image in the plotly figure."
     return tuple(plot.evaluate(XY))
 
@@ -127,57 +124,69 @@ SCATTER = "id => [...document.querySelectorAll('[id=\"' + id + '\"]')].find(e =>
 
 def scatter_xy(page, k)->tuple:
     "Page position of the first image in jupyter-scatter: regl-scatterplot's own getScreenPosition, relative to its canvas."
-    did = k("ej._sc.widget.dom_element_id")
+    did = k("ex._sc.widget.dom_element_id")
     return tuple(page.evaluate(f"id => {{ const el = ({SCATTER})(id), r = el.getBoundingClientRect(), p = el.api.getScreenPosition(0); return [r.left + p[0], r.top + p[1]]; }}", did))
 
-def browser_side(n:int, tmp:Path)->dict:
-    "Both engines at n points in one JupyterLab page: {row: {engine: (browser s, kernel s)}} and the memory rows."
+def browser_side(n:int, tmp:Path, engine:str)->dict:
+    """One engine at n points, alone in its own JupyterLab, page and kernel: {row: (browser s, kernel s)}, the build and the memory.
+    (Two explorers in one page share two cores with each other's rendering, and each slows the other's every action.)"""
     from playwright.sync_api import sync_playwright
     from browser import launch
     from lab import jupyterlab, run_all, Kernel
     root = tmp / "nbs"; root.mkdir(parents=True)
-    name = notebook(root, n)
+    name = notebook(root, n, engine)
     rows = {}
     with jupyterlab(tmp, root) as url, sync_playwright() as p:
         b = launch(p); page = b.new_page(viewport={"width": 1500, "height": 1400})
         run_all(page, url, name, timeout_ms=1_800_000)
         k = Kernel(tmp / "jupyter" / "runtime")
         try:
-            plot = page.locator(".xmodal-explorer .js-plotly-plot").first
-            jsc = page.locator(".xmodal-cloud canvas").first
-            page.wait_for_function("el => el._fullData && el._fullData.length >= 7", arg=plot.element_handle(), timeout=600_000)
+            if engine == "plotly":
+                loc = page.locator(".xmodal-explorer .js-plotly-plot").first
+                page.wait_for_function("el => el._fullData && el._fullData.length >= 7", arg=loc.element_handle(), timeout=600_000)
+            else:
+                loc = page.locator(".xmodal-cloud canvas").first
+                page.wait_for_function(f"id => {{ const el = ({SCATTER})(id); return el && el.api.get('points').length === {n}; }}",
+                                       arg=k("ex._sc.widget.dom_element_id"), timeout=600_000)
             page.wait_for_timeout(3000)
-            print(f"  {n:,} points: both widgets drawn", file=sys.stderr, flush=True)
-            rows["build (kernel)"] = {"plotly": k("build_plotly"), "jupyter-scatter": k("build_jscatter")}
-            rows["kernel memory added (MB)"] = {"plotly": k("mem_plotly"), "jupyter-scatter": k("mem_jscatter")}   # each: the Explorer and its widget
-            for engine, loc in (("plotly", plot), ("jupyter-scatter", jsc)):
-                loc.scroll_into_view_if_needed(); page.wait_for_timeout(1000)
-                bb = loc.bounding_box(); clip = dict(x=bb["x"], y=bb["y"], width=min(bb["width"], 700), height=min(bb["height"], 560))
-                cx, cy = point_xy(page, plot, k) if engine == "plotly" else scatter_xy(page, k)
-                page.mouse.move(bb["x"] + 2, bb["y"] + 2); page.wait_for_timeout(500)
-                rows.setdefault("hover", {})[engine] = (run_mouse(page, clip, cx, cy, False), float("nan"))
-                rows.setdefault("click", {})[engine] = (run_mouse(page, clip, cx, cy, True), float("nan"))
-                print(f"  {n:,} {engine:<16} hover, click {rows['hover'][engine]} {rows['click'][engine]}", file=sys.stderr, flush=True)
-                page.mouse.move(bb["x"] + 2, bb["y"] + 2); page.wait_for_timeout(500)
-                for label, code in ACTIONS:
-                    rows.setdefault(label, {})[engine] = run_action(page, k, clip, code if engine == "plotly" else code.replace("ex.", "ej."))
-                    print(f"  {n:,} {engine:<16} {label:<26} {rows[label][engine]}", file=sys.stderr, flush=True)
-            k("ex.filter(); ex.clear_selection(); ej.filter(); ej.clear_selection()\nTrue")
+            print(f"  {n:,} points, {engine}: drawn", file=sys.stderr, flush=True)
+            rows["build (kernel)"], rows["kernel memory added (MB)"] = k("build"), k("mem")   # the Explorer and its widget
+            loc.scroll_into_view_if_needed(); page.wait_for_timeout(1000)
+            bb = loc.bounding_box(); clip = dict(x=bb["x"], y=bb["y"], width=min(bb["width"], 700), height=min(bb["height"], 560))
+            cx, cy = point_xy(page, loc) if engine == "plotly" else scatter_xy(page, k)
+            page.mouse.move(bb["x"] + 2, bb["y"] + 2); page.wait_for_timeout(500)
+            rows["hover"] = (run_mouse(page, clip, cx, cy, False), float("nan"))
+            rows["click"] = (run_mouse(page, clip, cx, cy, True), float("nan"))
+            print(f"  {n:,} {engine:<16} hover, click {rows['hover']} {rows['click']}", file=sys.stderr, flush=True)
+            page.mouse.move(bb["x"] + 2, bb["y"] + 2); page.wait_for_timeout(500)
+            for label, code in ACTIONS:
+                rows[label] = run_action(page, k, clip, code)
+                print(f"  {n:,} {engine:<16} {label:<26} {rows[label]}", file=sys.stderr, flush=True)
+                if label == "λ move":                 # then as a user drags: one step of the slider, throttled, the metric line after
+                    handle = page.locator(".xmodal-explorer .widget-slider .noUi-handle").first
+                    handle.focus(); loc.scroll_into_view_if_needed(); page.wait_for_timeout(1500)
+                    bb = loc.bounding_box(); clip = dict(x=bb["x"], y=bb["y"], width=min(bb["width"], 700), height=min(bb["height"], 560))
+                    before = page.screenshot(clip=clip); t0 = time.perf_counter()
+                    page.keyboard.press("ArrowRight")
+                    rows["λ slider step"] = (until_stable(page, clip, before, t0), float("nan"))
+                    print(f"  {n:,} {engine:<16} λ slider step {rows['λ slider step']}", file=sys.stderr, flush=True)
+                    page.wait_for_timeout(1500)                # the metric line's 0.4 s rest, and its computation
         finally:
             k.close(); b.close()
     return rows
 
 def print_browser(n:int, rows:dict):
-    print(f"\nBrowser, {n:,} points all shown (JupyterLab, headless Chromium, software WebGL); seconds from action to a still redraw")
-    print(f"  {'':<28}{'plotly FigureWidget':>26}{'jupyter-scatter':>26}{'plotly / jscatter':>20}")
+    print(f"\nBrowser, {n:,} points all shown (JupyterLab, headless Chromium, software WebGL), each engine in its own page and kernel;")
+    print("seconds from action to a still redraw, the kernel's part of it, and the ratio of the two (browser / kernel)")
+    print(f"  {'':<28}{'plotly FigureWidget':>30}{'jupyter-scatter':>30}{'plotly / jscatter':>20}")
     for r, v in rows.items():
         if r.startswith(("build", "kernel memory")):
             a, b = v["plotly"], v["jupyter-scatter"]
-            print(f"  {r:<28}{a:>26.1f}{b:>26.1f}{a / b:>20.1f}")
+            print(f"  {r:<28}{a:>30.1f}{b:>30.1f}{a / b:>20.1f}")
             continue
         (pa, pk), (ja, jk) = v["plotly"], v["jupyter-scatter"]
-        f = lambda a, k_: f"{a:.2f} (kernel {k_:.2f})" if k_ == k_ else f"{a:.2f}"
-        print(f"  {r:<28}{f(pa, pk):>26}{f(ja, jk):>26}{pa / ja:>20.1f}")
+        f = lambda a, k_: f"{a:.2f} (kernel {k_:.2f}, {a / k_:4.1f}×)" if k_ == k_ else f"{a:.2f}"
+        print(f"  {r:<28}{f(pa, pk):>30}{f(ja, jk):>30}{pa / ja:>20.1f}")
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
@@ -195,8 +204,11 @@ if __name__ == "__main__":
     if a.browser:
         out = {}
         for pts in a.sizes or ([20_000] + ([] if a.skip_big else [200_000])):
-            with tempfile.TemporaryDirectory() as t:
-                out[pts] = browser_side(pts, Path(t)); print_browser(pts, out[pts])
+            per = {}
+            for engine in ("plotly", "jupyter-scatter"):
+                with tempfile.TemporaryDirectory() as t: per[engine] = browser_side(pts, Path(t), engine)
+            out[pts] = {r: {e_: per[e_][r] for e_ in per} for r in per["plotly"]}
+            print_browser(pts, out[pts])
         if a.json:
             import math, platform
             clean = lambda v: None if isinstance(v, float) and math.isnan(v) else [clean(x) for x in v] if isinstance(v, (list, tuple)) else {k: clean(x) for k, x in v.items()} if isinstance(v, dict) else v

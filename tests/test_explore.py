@@ -64,6 +64,37 @@ def test_neighbours_and_ranks_against_brute_force():
         assert own[2] == int((s_other >= s_other[own[0]]).sum())         # pessimistic: ties count against
     with pytest.raises(ValueError, match="there is no image 500"): ex.neighbours("image", 500)
 
+@pytest.mark.parametrize("lam", [0.6, 1.0, -0.5])
+def test_neighbours_under_a_shift_against_the_shifted_set(lam):
+    "With λ ≠ 0 the panel's cosines come from the lift (float32 products, bounds, float64 rescoring): they must equal a float64 shifted copy's."
+    from xmodal_lab.explore import shift_fraction
+    e = toy(n=300)
+    ex = Explorer(e, k=6)
+    ex.set_state(lam=lam)
+    x, y = shift_fraction(e, lam, ex._closing(ex.name), double=True)        # the whole set shifted, float64: the truth
+    for kind, i in (("image", 5), ("caption", 40)):
+        nb = ex.neighbours(kind, i)
+        q = (x if kind == "image" else y)[i]
+        si, st = x @ q, y @ q
+        (si if kind == "image" else st)[i] = -9
+        for side, s in (("images", si), ("captions", st)):
+            assert [j for j, _ in nb[side]] == s.topk(6).indices.tolist()
+            assert max(abs(c - float(s[j])) for j, c in nb[side]) < 1e-12
+        j, c, r = nb["own"][0]
+        other = y if kind == "image" else x
+        s_other = other @ q
+        assert abs(c - float(s_other[j])) < 1e-12 and r == int((s_other >= s_other[j] - 1e-12).sum())
+
+def test_ties_under_a_shift_stay_ties():
+    "Identical captions stay identical after the shift: the float32 screen must not split them (each own caption ranks 4th)."
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 8, generator=g) + 2 * torch.eye(8)[0]
+    y = torch.cat([torch.stack([x[0] - 2 * torch.eye(8)[0]] * 4), torch.randn(5, 8, generator=g) - 2 * torch.eye(8)[0]])
+    ex = Explorer(Embeddings(x, y, image_of_text=torch.tensor([0, 0, 1, 2, 1, 3, 4, 5, 5])))
+    ex.set_state(lam=0.7)
+    own = ex.neighbours("image", 0)["own"]
+    assert [r for _, _, r in own] == [4, 4]
+
 def test_identical_captions_tie_pessimistically():
     x = torch.eye(4); y = torch.stack([torch.eye(4)[0]] * 4)      # four identical captions
     ex = Explorer(Embeddings(x, y, image_of_text=torch.tensor([0, 0, 1, 2])))

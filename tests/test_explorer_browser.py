@@ -64,7 +64,7 @@ def _until(page, fn:str, arg, what:str, timeout:int=30_000):
 def test_explorer_in_jupyterlab(browser, lab, tmp_path):
     """The tour's explorer (jupyter-scatter cloud) in JupyterLab, step by step, each asserted on the page (regl-scatterplot's
     own state, pixels, the widget's HTML) and in the kernel: render, λ (frame fixed, λ = 1 brings the centroids together),
-    hover, click (ring drawn over the points, neighbours a click away), box select (table = export), Escape, search (and a
+    hover, click (ring drawn over the points, neighbours a click away), shift-click, box select (table = export), Escape, search (and a
     bad regex), a typed query, a filter, a 678-value colouring."""
     from xmodal_lab.data import shapes
     test = shapes("test", n=1000, background="dark")         # the tutorial's first explorer shows this split
@@ -136,7 +136,7 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
             "How much darker the ring's annulus is than before the click, once it shows (regl draws on its next frame): polled."
             t0, g = time.time(), 0.0
             while time.time() - t0 < timeout:
-                shot = page.screenshot(clip=clip(_screen(page, did, k("(lambda kind, i: int(ex._local()[0][i]) if kind == 'image' else len(ex.images) + int(ex._local()[1][i]))(*ex.selected)"))))
+                shot = page.screenshot(clip=clip(_screen(page, did, k("int(ex._cloud_rows(ex.selection)[0])"))))
                 g = _darker(shot, before_click, 7, 12)
                 if g > 0.15: return g, shot
                 page.wait_for_timeout(300)
@@ -147,11 +147,20 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         assert "own pair" in details.inner_text()
         assert details.locator(".xmodal-go").count() >= 10               # own pairs, five images, five captions
         page.screenshot(path=shots / "explorer-4-clicked.png", full_page=True)
+        row0 = k("int(ex._cloud_rows(ex.selection)[0])")                # the clicked item's row in the cloud
         go = details.locator(".xmodal-go").nth(len(k("ex.neighbours(*ex.selected)['own']")))   # the first nearest image
         target = go.get_attribute("title").replace("focus ", "")
         go.click()
         _until(page, "([el, t]) => el.querySelector('.xmodal-selected').innerText.includes(t + ' ')", [details.element_handle(), target], "the neighbour focused")
         assert k("ex.selected") == ["image", int(target.split()[-1])]
+        # shift-click adds: the item first clicked joins the focused neighbour and takes the focus
+        canvas.scroll_into_view_if_needed(); x2, y2 = _screen(page, did, row0)   # the panel's click may have scrolled the page
+        page.keyboard.down("Shift"); page.mouse.click(x2, y2); page.keyboard.up("Shift")
+        _until(page, f"([id]) => ({SCATTER})(id).api.get('selectedPoints').length === 2", [did], "shift-click adds a point")
+        _until(page, "([el, t]) => !el.querySelector('.xmodal-selected').innerText.includes(t + ' ')", [details.element_handle(), target], "the focus moved")
+        assert k("[ex.selected, sorted(ex.selection.images.tolist()), sorted(ex.selection.captions.tolist())]") == \
+            [[kind, index], sorted([int(target.split()[-1])] + ([index] if kind == "image" else [])), [index] if kind == "caption" else []]
+        assert sorted(_api(page, did, "api.get('selectedPoints')")) == k("ex._cloud_rows(ex.selection).tolist()")
         canvas.hover(); page.keyboard.press("Escape")                    # clears the focus and its ring
         _until(page, f"([id]) => ({SCATTER})(id).api.get('selectedPoints').length === 0", [did], "the selection cleared")
         assert k("[ex.selected, len(ex.selection)]") == [None, 0]

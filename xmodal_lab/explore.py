@@ -15,9 +15,10 @@ from .gap import gap_plane, _pca2, umap_2d, umap_cache_path, gap_direction, l2m_
 from .viz import PALETTE
 
 # %% auto #0
-__all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'NO_VALUE', 'MANY', 'OTHER', 'ENGINES', 'TRACES', 'SIZE', 'AREA', 'AXES', 'CLOUD',
-           'PANEL_STYLE', 'PAGE', 'HELP', 'check_dataset', 'thumbnail_uri', 'sample_items', 'own_ranks',
-           'k_occurrences', 'check_metadata', 'Selection', 'closing_shift', 'shift_fraction', 'Explorer', 'keys_widget']
+__all__ = ['COLOURS', 'QUALITATIVE', 'NAMED', 'NO_VALUE', 'MANY', 'OTHER', 'ENGINES', 'TIE64', 'TRACES', 'SIZE', 'AREA', 'AXES',
+           'CLOUD', 'PANEL_STYLE', 'PAGE', 'TABLE_HUBNESS', 'HELP', 'check_dataset', 'thumbnail_uri', 'sample_items',
+           'own_ranks', 'k_occurrences', 'check_metadata', 'Selection', 'closing_shift', 'shift_fraction', 'Explorer',
+           'keys_widget']
 
 # %% ../nbs/50_explore.ipynb #9330e8b2
 def check_dataset(dataset, emb:Embeddings):
@@ -149,40 +150,46 @@ def _side(z, shift:Tensor, second:bool=True)->tuple:
     d = shift.shape[0]
     mean, M, inv = torch.zeros(d, dtype=torch.float64), torch.zeros(d, d, dtype=torch.float64) if second else None, 0.0
     for _, b in row_blocks(z):
-        a = b.double() + shift
-        n = a.norm(dim=1, keepdim=True); u = a / n
-        mean += u.sum(0)
-        if second: w = u / n.sqrt(); M += w.T @ w; inv += (1 / n).sum().item()
+        a = b.double(); a += shift
+        r = a.norm(dim=1).reciprocal_()                 # 1/‖z + shift‖
+        mean += r @ a                                   # Σ u, as one product: no block of unit rows is made
+        if second: w = a * r.pow(1.5)[:, None]; M += w.T @ w; inv += r.sum().item()   # u uᵀ/‖·‖ = a aᵀ/‖·‖³
     return mean / len(z), (M / len(z) if second else None), inv / len(z)
 
 @torch.no_grad()
 def closing_shift(
     emb:Embeddings,         # the embeddings (any size: read in float64 row blocks, memory-mapped sets too)
     tol:float=1e-12,        # stop when the centroids are this close
-    max_iter:int=50,        # Newton steps at most
+    max_iter:int=50,        # steps at most
 )->Tensor:                  # (D,) float64: the shift s with c(x − s/2) = c(y + s/2) after renormalising
-    "The shift that makes the two centroids coincide after the embedding-shift experiment's renormalisation (damped Newton)."
+    "The shift that makes the two centroids coincide after the embedding-shift experiment's renormalisation (Newton, its Jacobian kept while it converges)."
     from xmodal_lab.core import column_sums
     x, y = emb.image, emb.text
     s = column_sums(x) / len(x) - column_sums(y) / len(y)      # Δ: exact without renormalising
     def residual(s, second=True):
         (cx, Mx, ix), (cy, My, iy) = _side(x, -s / 2, second), _side(y, s / 2, second)
         return cx - cy, (Mx, ix, My, iy)
-    r, parts = residual(s)
     eye = torch.eye(len(s), dtype=torch.float64)
-    for _ in range(max_iter):
-        if r.norm() < tol: break
+    def jacobian(parts):
         # A = −∂r/∂s = ½·mean (I − uuᵀ)/‖x − s/2‖ over images, plus the same over texts: symmetric, PSD
         Mx, ix, My, iy = parts
         A = 0.5 * (eye * (ix + iy) - Mx - My)
-        step = torch.linalg.solve(A + 1e-12 * A.diagonal().sum() * eye, r)   # a touch of damping: A is singular along a tight cone's axis
+        return A + 1e-12 * A.diagonal().sum() * eye       # a touch of damping: A is singular along a tight cone's axis
+    r, parts = residual(s)
+    A = jacobian(parts)
+    for _ in range(max_iter):
+        if r.norm() < tol: break
+        step = torch.linalg.solve(A, r)
         t = 1.0
         while True:                                 # halve the step until the gap shrinks (renormalising is far from linear)
             r2, _ = residual(s + t * step, second=False)
             if r2.norm() < r.norm() or t < 1e-6: break
             t /= 2
         s = s + t * step
-        r, parts = residual(s)
+        # the Jacobian is kept while each step still cuts the gap fourfold (a chord step is one pass over the rows; the
+        # Jacobian's D×D outer products cost D times more); when one gains less, it is renewed at the new point
+        if r2.norm() > r.norm() / 4: r, parts = residual(s); A = jacobian(parts)
+        else: r = r2
     if r.norm() > 1e-6 * max(1.0, s.norm().item()):
         import warnings
         warnings.warn(f"the two centroids could not be brought together: at λ = 1 a gap of {r.norm().item():.2g} remains")
@@ -326,6 +333,83 @@ def _positions(self:Explorer, name:str|None=None, lam:float|None=None)->tuple:
         return ((P + sign * lam * Ps / 2) / (zz + sign * lam * zs + lam * lam * ss / 4).sqrt()[:, None] - Pmu).numpy()
     return at(*sides[0], -1), at(*sides[1], +1)
 Explorer._positions = _positions
+
+def _full_lift(self:Explorer, name:str)->tuple:
+    "Per item of the whole set, what its cosines at any λ need: z·s and ‖z‖², float64, row by row (identical rows get identical values); and s·s."
+    from xmodal_lab.core import row_blocks
+    def build():
+        s = self._closing(name)
+        def side(z):
+            parts = [((b * s).sum(1), (b * b).sum(1)) for b in (blk.double() for _, blk in row_blocks(z))]
+            return tuple(torch.cat(c) for c in zip(*parts))
+        e = self.sets[name]
+        return side(e.image), side(e.text), (s @ s).item()
+    return self._memo(("full lift", name), build)
+Explorer._full_lift = _full_lift
+
+def _similarities(self:Explorer,
+    q:Tensor,                # (D,) a unit vector of the shifted space (a shifted item, or a query placed there)
+    name:str|None=None,      # the set (default the current one)
+)->tuple:                    # ((cosines, bounds) to every image, (cosines, bounds) to every caption), float64
+    """Cosines of `q` to every item of the whole set shifted by the current λ, without shifting the set: with
+    z' = (z ∓ λs/2)/‖z ∓ λs/2‖, q·z' = (q·z ∓ λ q·s/2)/√(‖z‖² ∓ λ z·s + λ²‖s‖²/4). The products q·z are float32 (one
+    fast pass over the rows), the rest float64; each cosine comes with a bound on its distance from the float64 value
+    (`_exact_similarities`): a float32 product of D terms is off by at most (D + 3)·2⁻²⁴·‖z‖‖q‖."""
+    from xmodal_lab.core import row_blocks
+    name = name or self.name
+    e, lam, qf = self.sets[name], self.lam, q.float()
+    out = []
+    for sign, z in ((-1, e.image), (+1, e.text)):
+        c = torch.cat([blk @ qf for _, blk in row_blocks(z)]).double()
+        if not lam: out.append((c, torch.full_like(c, (len(q) + 3) * 2.0 ** -24 * (1 + 1e-6) * q.norm().item()))); continue   # unit rows
+        (zs, zz), ss = self._full_lift(name)[sign > 0], self._full_lift(name)[2]
+        n = (zz + sign * lam * zs + lam * lam * ss / 4).sqrt()
+        out.append(((c + sign * lam * (q.double() @ self._closing(name)) / 2) / n, (len(q) + 3) * 2.0 ** -24 * zz.sqrt() * q.norm().item() / n))
+    return tuple(out)
+Explorer._similarities = _similarities
+
+def _exact_similarities(self:Explorer, q:Tensor, name:str, side:str, idx:Tensor)->Tensor:
+    "Float64 cosines of `q` to the items `idx` of one side ('image' or 'caption') of the whole set shifted by λ, row by row (identical rows tie exactly)."
+    from xmodal_lab.core import is_mapped
+    e = self.sets[name]
+    z = e.image if side == "image" else e.text
+    c = ((z.take(idx) if is_mapped(z) else z[idx]).double() * q.double()).sum(1)
+    if not self.lam: return c
+    sign, lam = (-1 if side == "image" else 1), self.lam
+    (zs, zz), ss = self._full_lift(name)[sign > 0], self._full_lift(name)[2]
+    return (c + sign * lam * (q.double() @ self._closing(name)) / 2) / (zz[idx] + sign * lam * zs[idx] + lam * lam * ss / 4).sqrt()
+Explorer._exact_similarities = _exact_similarities
+
+TIE64 = 16 * 2.0 ** -53     # per (D + 2): cosines this close (float64 rounding) tie, and a tie counts against the pair
+
+def _top_exact(self:Explorer, q:Tensor, name:str, side:str, c:Tensor, err:Tensor, k:int)->list:
+    "The top k items of one side by float64 cosine, [(index, cosine)]: every item the float32 screen cannot rule out is scored exactly."
+    k = min(k, int(torch.isfinite(c).sum()))
+    if k <= 0: return []
+    floor = c.topk(k).values[-1] - err.max()         # the true k-th cosine is at least this
+    cand = (c + err >= floor).nonzero().flatten()
+    ex = self._exact_similarities(q, name, side, cand)
+    top = ex.topk(k)
+    return [(int(cand[i]), float(v)) for v, i in zip(top.values, top.indices)]
+Explorer._top_exact = _top_exact
+
+def _rank_exact(self:Explorer, q:Tensor, name:str, side:str, c:Tensor, err:Tensor, j:int)->tuple:
+    "(float64 cosine, pessimistic rank) of item j among all items of one side: those within float64 rounding of it count against it."
+    t = float(self._exact_similarities(q, name, side, torch.tensor([j]))[0])
+    t0 = t - TIE64 * (len(q) + 2)
+    sure, band = int((c - err >= t0).sum()), ((c + err >= t0) & (c - err < t0)).nonzero().flatten()
+    return t, sure + int((self._exact_similarities(q, name, side, band) >= t0).sum()) if len(band) else sure
+Explorer._rank_exact = _rank_exact
+
+def _item_vector(self:Explorer, kind:str, index:int, name:str|None=None)->Tensor:
+    "One item of the whole set, shifted by the current λ: float64, unit."
+    name = name or self.name
+    from xmodal_lab.core import rows_of
+    e = self.sets[name]
+    z = rows_of(e.image if kind == "image" else e.text, index, index + 1)[0].double()   # a memory-mapped set too
+    if not self.lam: return z
+    return _normalised((z + (-1 if kind == "image" else 1) * self.lam * self._closing(name) / 2)[None])[0]
+Explorer._item_vector = _item_vector
 
 def _place(self:Explorer, z:Tensor, side:str)->np.ndarray|None:
     "2-D position of new unit vectors `z` of modality `side` ('image' or 'text') under the current shift; None in UMAP."
@@ -567,7 +651,6 @@ def _query(self:Explorer,
     k:int|None=None,         # neighbours to list (default the explorer's k)
 )->dict:
     "Place a new query in the view: its position, and its top-k images and captions in the current set (shifted by λ)."
-    from xmodal_lab.hubness import top_k_indices
     if (text is None) == (image is None): raise ValueError("give one of text= or image=")
     model = self.models.get(self.name)
     if model is None:
@@ -588,13 +671,11 @@ def _query(self:Explorer,
         except OSError as ex: raise ValueError(f"cannot decode the image {image!r} ({ex}): the file is damaged or not an image") from None
         side, what = "image", getattr(im, "filename", "") or "an image"
     z = l2_normalise(z)
-    s = self._shifted(self.name, "full")
-    zs = shift_fraction(Embeddings(z, z), self.lam, self._closing(self.name), double=True)[side == "text"].float() if self.lam else z
+    zs = shift_fraction(Embeddings(z, z), self.lam, self._closing(self.name), double=True)[side == "text"][0] if self.lam else z[0].double()
     k = k or self.k
     q = {"kind": side, "query": str(what), "vector": z[0], "xy": None if (p := self._place(z, side)) is None else p[0]}
-    for g, key in ((s.image, "images"), (s.text, "captions")):
-        top = top_k_indices(zs, g, min(k, len(g)))[0].tolist()
-        q[key] = [(j, float(g[j].double() @ zs[0].double())) for j in top]
+    for (c, err), side_, key in zip(self._similarities(zs), ("image", "caption"), ("images", "captions")):   # the whole set at λ
+        q[key] = self._top_exact(zs, self.name, side_, c, err, k)
     self.queries = [q]                      # the latest query is shown; earlier ones are replaced
     self._refresh("selection")
     self._say(f"query placed: {what}" + ("" if q["xy"] is not None else " (UMAP cannot place new points: its neighbours are in the panel)"))
@@ -672,6 +753,12 @@ def _clip(a, b, frame)->tuple|None:
             else: t1 = min(t1, t)
     return None if t0 > t1 else (a + t0 * d, a + t1 * d, t1 == 1.0)
 
+def _head(a, b, s)->list:
+    "The three vertices of an arrow head at b, pointing away from a: 12 px long, 10 px wide, with s the data units per pixel (x, y)."
+    u = (b - a) / s; u /= np.linalg.norm(u)
+    back, side = b - 12 * u * s, 5 * np.array([-u[1], u[0]]) * s
+    return [back + side, b, back - side]
+
 def _arrow(c0, c1, frame, size=(430, 330))->list:
     "Plotly shapes for an arrow from c0 to c1, clipped to the frame; the head is drawn only when c1 is inside it."
     seg = _clip(np.asarray(c0, float), np.asarray(c1, float), frame)
@@ -679,12 +766,11 @@ def _arrow(c0, c1, frame, size=(430, 330))->list:
     a, b, head = seg
     line = dict(type="line", x0=a[0], y0=a[1], x1=b[0], y1=b[1], xref="x", yref="y", layer="above", line=dict(color="black", width=2))
     if not head or np.allclose(a, b): return [line]
-    sx, sy = (frame[0][1] - frame[0][0]) / size[0], (frame[1][1] - frame[1][0]) / size[1]   # data units per pixel
-    u = np.array([(b[0] - a[0]) / sx, (b[1] - a[1]) / sy]); u /= np.linalg.norm(u)
-    b = b - 8 * u * (sx, sy)                        # stop at the text centroid's diamond, so the head shows
+    s = np.array([frame[0][1] - frame[0][0], frame[1][1] - frame[1][0]]) / size    # data units per pixel
+    u = (b - a) / s; u /= np.linalg.norm(u)
+    b = b - 8 * u * s                               # stop at the text centroid's diamond, so the head shows
     line.update(x1=b[0], y1=b[1])
-    back, side = b - 12 * u * (sx, sy), 5 * np.array([-u[1], u[0]]) * (sx, sy)
-    p = [b, back + side, back - side]
+    p = _head(a, b, s)
     path = "M " + " L ".join(f"{x:.6g},{y:.6g}" for x, y in p) + " Z"
     return [line, dict(type="path", path=path, xref="x", yref="y", layer="above", fillcolor="black", line=dict(color="black", width=1))]
 
@@ -911,10 +997,7 @@ def _marks(self:Explorer, g:dict)->list:
         a, b, head = seg
         out.append(Line([tuple(map(float, a)), tuple(map(float, b))], line_color="black", line_width=2))
         if head and not np.allclose(a, b):
-            s = _px(fr)
-            u = (b - a) / s; u /= np.linalg.norm(u)
-            back, side = b - 12 * u * s, 5 * np.array([-u[1], u[0]]) * s
-            out.append(Line([tuple(map(float, p)) for p in (back + side, b, back - side)], line_color="black", line_width=2))
+            out.append(Line([tuple(map(float, p)) for p in _head(a, b, _px(fr))], line_color="black", line_width=2))
     for c, col in zip(c2, (PALETTE["image"], PALETTE["text"])):
         out.append(Line(_polygon(c, 7, fr, n=4), line_color=col, line_width=3))
     for i, p in enumerate(g["focus"]):
@@ -943,8 +1026,10 @@ def _make_cloud(self:Explorer):
     sc = jscatter.Scatter(data=df, x="_x", y="_y", x_scale=(x0, x1), y_scale=(y0, y1), color_by=self.color_by, color_map=col["map"],
                           **({"color_norm": col["norm"]} if "norm" in col else {}), size=3 if len(df) > 20_000 else 5, opacity_unselected=0.25,
                           width=CLOUD[0], height=CLOUD[1], axes=True, axes_grid=False, axes_labels=list(AXES[self.method]), legend=False,
-                          tooltip=True, tooltip_properties=["color"], lasso_type="rectangle", lasso_initiator=False, lasso_on_long_press=False,
-                          regl_scatterplot_options={"actionKeyMap": {"merge": "shift", "remove": "alt"}})
+                          tooltip=True, tooltip_properties=["color"], lasso_type="rectangle", lasso_initiator=False, lasso_on_long_press=False)
+    # shift-click (and shift-box) adds to the selection: regl-scatterplot's default is ⌘. The constructor drops this option
+    # (jupyter-scatter 1.0 leaves the widget's `regl_scatterplot_options` empty), so it is set through `options`
+    sc.options(regl_scatterplot_options={"actionKeyMap": {"merge": "shift", "remove": "alt"}})
     self._sc, self._sc_frame, self._sc_rows = sc, df, np.zeros(0, np.int64)
     if self.pairs: sc.connect(by="_pair")
     self._sc_state = {"positions": (self.name, self.method, self.lam, g["frame"]), "axes": self.method, "colour": (self.name, self.color_by),
@@ -1021,29 +1106,22 @@ Explorer._on_cloud_selection = _on_cloud_selection
 # %% ../nbs/50_explore.ipynb #5de935ee
 def _neighbours(self:Explorer, kind:str, index:int, name:str|None=None, k:int|None=None)->dict:
     "The item `(kind, index)` in set `name` (default: the current one, shifted by λ): its own pairs with their ranks, and its top-k neighbours in both modalities."
-    from xmodal_lab.hubness import top_k_indices
-    from xmodal_lab.metrics import rank_queries
     name = name or self.name
-    e = self._shifted(name, "full")
+    e = self.sets[name]
     if kind not in ("image", "caption"): raise ValueError(f"kind must be 'image' or 'caption', got {kind!r}")
     n = e.n_images if kind == "image" else e.n_texts
     if not 0 <= index < n: raise ValueError(f"there is no {kind} {index}: this set has {n} {kind}s")
     k = k or self.k
-    q = (e.image if kind == "image" else e.text)[index]
+    q = self._item_vector(kind, index, name)
+    sims = dict(zip(("image", "caption"), self._similarities(q, name)))   # the whole set at λ, one pass; the set is never copied
     out = {"kind": kind, "index": index, "set": name}
-    for side, g in (("image", e.image), ("caption", e.text)):
-        kk = min(len(g), k + (side == kind))
-        top = top_k_indices(q[None], g, kk)[0].tolist()
-        if side == kind: top = [j for j in top if j != index][:k]
-        out[f"{side}s"] = [(j, float(g[j].double() @ q.double())) for j in top]
-    # own pairs: each one's rank among all items of the other modality, from the exact engine (pessimistic ties)
-    g = e.text if kind == "image" else e.image
+    for side, (c, err) in sims.items():
+        if side == kind: c = c.clone(); c[index] = -math.inf          # not its own neighbour
+        out[f"{side}s"] = self._top_exact(q, name, side, c, err, k)
+    # own pairs: each one's rank among all items of the other modality, pessimistic as the retrieval engine's
+    other = "caption" if kind == "image" else "image"
     own = (e.image_of_text == index).nonzero().flatten().tolist() if kind == "image" else [int(e.image_of_text[index])]
-    out["own"] = []
-    for j in own:
-        rel = torch.zeros(len(g), dtype=torch.long); rel[j] = 1
-        r = int(rank_queries(q[None], g, torch.ones(1, dtype=torch.long), rel, checked=True)["first_rank"][0])   # rows of an Embeddings: checked once, when it was made
-        out["own"].append((j, float(g[j].double() @ q.double()), r))
+    out["own"] = [(j, *self._rank_exact(q, name, other, *sims[other], j)) for j in own]
     return out
 Explorer.neighbours = _neighbours
 
@@ -1110,6 +1188,7 @@ Explorer.details_html = _details_html
 
 # %% ../nbs/50_explore.ipynb #20cf7c27
 PAGE = 50   # rows per page of the selection table
+TABLE_HUBNESS = 10_000   # shown points up to which the first table computes k-occurrences itself (1 s on one core at 10,000; 3.6 s at 20,000)
 
 def _table_html(self:Explorer, page:int=0)->str:
     "One page of the selection table: thumbnail or caption, labels and metadata, own-pair rank and k-occurrence."
@@ -1118,7 +1197,7 @@ def _table_html(self:Explorer, page:int=0)->str:
     page = max(0, min(page, (n - 1) // PAGE))
     ids = torch.cat([self.selection.images, self.selection.captions])[page * PAGE:(page + 1) * PAGE]
     k = int((torch.arange(page * PAGE, page * PAGE + len(ids)) < len(self.selection.images)).sum())
-    part = self._table_frame(Selection(ids[:k], ids[k:]), self.name, hubness=len(self.images) + len(self.captions) <= 20_000 or ("k-occurrence", self.name) in self._cache)
+    part = self._table_frame(Selection(ids[:k], ids[k:]), self.name, hubness=len(self.images) + len(self.captions) <= TABLE_HUBNESS or ("k-occurrence", self.name) in self._cache)
     df = part
     cols = [c for c in df.columns if c not in ("modality", "index", "image", "caption", "shown")]
     head = "<tr><th>item</th><th>index</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"
