@@ -362,7 +362,7 @@ def _similarities(self:Explorer,
     for sign, z in ((-1, e.image), (+1, e.text)):
         c = torch.cat([blk @ qf for _, blk in row_blocks(z)]).double()
         if not lam: out.append((c, torch.full_like(c, (len(q) + 3) * 2.0 ** -24 * (1 + 1e-6) * q.norm().item()))); continue   # unit rows
-        (zs, zz), ss = self._full_lift(name)[sign > 0], self._full_lift(name)[2]
+        (zs, zz), ss = (lift := self._full_lift(name))[sign > 0], lift[2]
         n = (zz + sign * lam * zs + lam * lam * ss / 4).sqrt()
         out.append(((c + sign * lam * (q.double() @ self._closing(name)) / 2) / n, (len(q) + 3) * 2.0 ** -24 * zz.sqrt() * q.norm().item() / n))
     return tuple(out)
@@ -376,7 +376,7 @@ def _exact_similarities(self:Explorer, q:Tensor, name:str, side:str, idx:Tensor)
     c = ((z.take(idx) if is_mapped(z) else z[idx]).double() * q.double()).sum(1)
     if not self.lam: return c
     sign, lam = (-1 if side == "image" else 1), self.lam
-    (zs, zz), ss = self._full_lift(name)[sign > 0], self._full_lift(name)[2]
+    (zs, zz), ss = (lift := self._full_lift(name))[sign > 0], lift[2]
     return (c + sign * lam * (q.double() @ self._closing(name)) / 2) / (zz[idx] + sign * lam * zs[idx] + lam * lam * ss / 4).sqrt()
 Explorer._exact_similarities = _exact_similarities
 
