@@ -61,6 +61,14 @@ def _until(page, fn:str, arg, what:str, timeout:int=30_000):
     try: page.wait_for_function(fn, arg=arg, timeout=timeout)
     except PlaywrightTimeout: raise AssertionError(f"timed out waiting for {what}") from None
 
+def _k_until(k, expr:str, want, what:str, timeout:float=30.0):
+    "Poll the kernel until `expr` evaluates to `want`: the page's changes reach it as widget messages, after the page has moved."
+    t0, got = time.time(), None
+    while time.time() - t0 < timeout:
+        if (got := k(expr)) == want: return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}: {expr} is {got!r}, not {want!r}")
+
 def test_explorer_in_jupyterlab(browser, lab, tmp_path):
     """The tour's explorer (jupyter-scatter cloud) in JupyterLab, step by step, each asserted on the page (regl-scatterplot's
     own state, pixels, the widget's HTML) and in the kernel: render, λ (frame fixed, λ = 1 brings the centroids together),
@@ -163,7 +171,7 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         assert sorted(_api(page, did, "api.get('selectedPoints')")) == k("ex._cloud_rows(ex.selection).tolist()")
         canvas.hover(); page.keyboard.press("Escape")                    # clears the focus and its ring
         _until(page, f"([id]) => ({SCATTER})(id).api.get('selectedPoints').length === 0", [did], "the selection cleared")
-        assert k("[ex.selected, len(ex.selection)]") == [None, 0]
+        _k_until(k, "[ex.selected, len(ex.selection)]", [None, 0], "the kernel's selection cleared")
         assert k("sum(len(a.vertices) == 21 for a in ex._sc.widget.annotations)") == 0   # no ring left to draw
 
         # box select: the selection is data, the table shows it, and it is what ex.selection_frame() exports
@@ -173,7 +181,11 @@ def test_explorer_in_jupyterlab(browser, lab, tmp_path):
         x0, y0 = r["x"] + 0.3 * r["width"], r["y"] + 0.3 * r["height"]
         page.mouse.move(x0, y0); page.mouse.down(); page.mouse.move(x0 + 0.35 * r["width"], y0 + 0.4 * r["height"], steps=10); page.mouse.up()
         info = ex.locator(".xmodal-selection-info")
-        _until(page, "el => /selection: [0-9,]+ images, [0-9,]+ captions/.test(el.innerText)", info.element_handle(), "the box selection")
+        try: _until(page, "el => /selection: [0-9,]+ images, [0-9,]+ captions/.test(el.innerText)", info.element_handle(), "the box selection")
+        except AssertionError as e:      # say what each side holds: the page's selection and mode, the kernel's rows and message
+            page_state = _api(page, did, "[api.get('selectedPoints').length, api.get('mouseMode')]")
+            kernel_state = k("[ex._sc_rows.tolist()[:8], len(ex.selection), ex.message, ex._sc.widget.selection is None]")
+            raise AssertionError(f"{e}; page (selected, mode): {page_state}; kernel (rows, selection, message, pushed None): {kernel_state}") from None
         ni, nc = (int(v.replace(",", "")) for v in re.search(r"([0-9,]+) images, ([0-9,]+) captions", info.inner_text()).groups())
         assert (ni, nc) == tuple(k("[len(ex.selection.images), len(ex.selection.captions)]")) and ni + nc > 1
         assert sorted(_api(page, did, "api.get('selectedPoints')")) == k("ex._cloud_rows(ex.selection).tolist()")
