@@ -1548,7 +1548,7 @@ def _static_html(self:Explorer)->str:
     f.data[1].text = [f"image {i}" for i in self.images.tolist()]
     f.data[2].text = [html.escape(e.captions[j][:24] + ("…" if len(e.captions[j]) > 24 else "")) if e.captions else f"caption {j}" for j in self.captions.tolist()]
     note = _thin(f, self.static_points, self.seed)
-    fig = pio.to_html(f, full_html=False, include_plotlyjs=False, include_mathjax=False, config={"displaylogo": False})
+    fig = pio.to_html(_as_lists(f), validate=False, full_html=False, include_plotlyjs=False, include_mathjax=False, config={"displaylogo": False})
     side = f"<div style='max-width:400px;margin-left:8px'>{self.details_html()}</div>" if self.selected or self.queries else ""
     table = f"<div style='max-height:320px;overflow-y:auto'>{self.table_html()}</div>" if len(self.selection) else ""
     return (f"<div class='xmodal-explorer-static'><div style='font-size:90%'>{self._metrics_html()}</div>"
@@ -1557,19 +1557,25 @@ def _static_html(self:Explorer)->str:
 Explorer._static_html = _static_html
 Explorer.static_points = 1_000    # a stored page draws about this many points (seeded; every selected one, even beyond), to stay light
 
-def _as_lists(fig):
-    "Plain rounded lists instead of base64 arrays: a stored page escapes every '/' of base64 as six characters."
-    for t in fig.data:
-        if t.x is not None: t.x, t.y = [None if v != v else round(float(v), 3) for v in t.x], [None if v != v else round(float(v), 3) for v in t.y]
-        c = t.marker.color if hasattr(t, "marker") else None
+def _as_lists(fig)->dict:
+    """The figure as a dict of plain rounded lists, for `pio.to_html(..., validate=False)`: plotly would turn numeric lists
+    set on the figure back into arrays and write them as base64, and a stored page escapes every '/' of base64 as six characters."""
+    def plain(v, nd):
+        return [None if x is None or x != x else (int(x) if float(x).is_integer() else round(float(x), nd)) for x in v]
+    d = fig.to_dict()
+    for tr, t in zip(fig.data, d["data"]):            # values from the traces: the dict already holds them as base64
+        for k in ("x", "y"):
+            if tr[k] is not None: t[k] = plain(tr[k], 3)
+        c = tr.marker.color if "marker" in t else None
         if c is not None and not isinstance(c, str) and len(c) and isinstance(c[0], (int, float, np.integer, np.floating)):
-            t.marker.color = [round(float(v), 3) for v in c]
+            t["marker"]["color"] = plain(c, 3)
+    return d
 
 def _thin(fig, limit:int, seed:int)->str:
     "Keep at most `limit` points of the images and captions traces of a static figure, selected points first; say so."
     tr = [fig.data[TRACES["images"]], fig.data[TRACES["captions"]]]
     n = [len(t.x) for t in tr]
-    if sum(n) <= limit: _as_lists(fig); return ""
+    if sum(n) <= limit: return ""
     rng = np.random.default_rng(seed)
     for t, m in zip(tr, n):
         sel = list(t.selectedpoints) if t.selectedpoints is not None else []
@@ -1580,7 +1586,6 @@ def _thin(fig, limit:int, seed:int)->str:
         if t.text is not None and not isinstance(t.text, str): t.text = [t.text[k] for k in keep]
         if t.marker.color is not None and not isinstance(t.marker.color, str): t.marker.color = np.asarray(t.marker.color)[keep]
         if t.selectedpoints is not None: t.selectedpoints = [new[int(k)] for k in sel]
-    _as_lists(fig)
     return f" (a seeded {sum(len(t.x) for t in tr):,} of its {sum(n):,} points, every selected one among them)"
 
 def _repr_mimebundle_(self:Explorer, include=None, exclude=None):
