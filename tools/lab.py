@@ -15,6 +15,10 @@ def jupyterlab(tmp_path:Path, root:Path):
     for v in d.values(): v.mkdir(parents=True)
     news = d["settings"] / "@jupyterlab" / "apputils-extension"; news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    # on a loaded machine JupyterLab can ask which kernel to start although the notebook names one (its "Select Kernel"
+    # dialog, seen blocking Run All three times in a row): start the notebook's own kernel without asking
+    tracker = d["settings"] / "@jupyterlab" / "notebook-extension"; tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"autoStartDefaultKernel": True}))
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(d["config"]), "JUPYTER_DATA_DIR": str(d["data"]), "JUPYTER_RUNTIME_DIR": str(d["runtime"]),
            "JUPYTER_PLATFORM_DIRS": "1"}
     port = _free_port()

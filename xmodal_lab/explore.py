@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_explore.ipynb #3bcfbc97
 from __future__ import annotations
-import asyncio, html, math, re, time
+import asyncio, functools, html, math, re, time
 from dataclasses import dataclass
 import numpy as np
 import torch
@@ -1013,6 +1013,57 @@ Explorer._marks = _marks
 def _cloud_title(g:dict)->str:
     return f"<div style='font-size:95%;max-width:{CLOUD[0]}px'>{g['title']}</div>"
 
+# jupyter-scatter 1.0's points handler: regl-scatterplot rejects a draw that comes while its previous draw runs, and
+# this handler does not try again, so quick position updates could leave the page on stale points
+_POINTS_HANDLER = '''  pointsHandler(newPoints) {
+    if (newPoints.length === this.scatterplot.get("points").length) {
+      this.scatterplot.draw(newPoints, {
+        transition: this.model.get("transition_points"),
+        transitionDuration: this.model.get("transition_points_duration"),
+        transitionEasing: "quadInOut",
+        preventFilterReset: this.model.get("prevent_filter_reset"),
+        spatialIndex: this.model.get("non_spatial_points_update") ? this.scatterplot.get("spatialIndex") : void 0
+      });
+    } else {
+      this.scatterplot.deselect();
+      this.scatterplot.draw(newPoints);
+    }
+  }
+'''
+# the replacement: the newest points wait for the running draw; a draw rejected as busy (one from elsewhere) is retried
+_QUEUE = '''  pointsHandler(newPoints) {
+    this.xmodalNext = newPoints;
+    if (this.xmodalBusy) return;
+    this.xmodalBusy = true;
+    let retries = 0;
+    const step = () => {
+      const points = this.xmodalNext;
+      this.xmodalNext = void 0;
+      if (points === void 0) { this.xmodalBusy = false; return; }
+      Promise.resolve().then(() => this.xmodalDrawPoints(points)).then(() => { retries = 0; step(); }, (error) => {
+        if (/^Ignoring draw call/.test(String(error && error.message)) && this.xmodalNext === void 0 && retries++ < 1000) this.xmodalNext = points;
+        setTimeout(step, 30);
+      });
+    };
+    step();
+  }
+'''
+
+@functools.cache
+def _scatter_widget():
+    "jupyter-scatter's widget class with the queued points handler; its plain class, with a warning, where its bundle is not the one the handler was written for."
+    import jscatter.widget as jw
+    from pathlib import Path
+    src = (Path(jw.__file__).parent / "bundle.js").read_text(encoding="utf-8")
+    if src.count(_POINTS_HANDLER) != 1:
+        import warnings
+        warnings.warn("this jupyter-scatter's points handler is not the one xmodal-lab patches (written for jupyter-scatter 1.0): "
+                      "quick position updates (a λ drag) may leave stale points on the page; install jupyter-scatter 1.0 to avoid it")
+        return jw.JupyterScatter
+    drawn = _POINTS_HANDLER.replace("pointsHandler(", "xmodalDrawPoints(").replace("this.scatterplot.draw(", "return this.scatterplot.draw(")
+    return type("JupyterScatterQueued", (jw.JupyterScatter,), {"__module__": __name__, "__doc__": jw.JupyterScatter.__doc__,
+                                                               "_esm": src.replace(_POINTS_HANDLER, _QUEUE + drawn)})
+
 def _make_cloud(self:Explorer):
     "The jupyter-scatter widget of the current view: one row per shown image, then per shown caption."
     import jscatter, pandas as pd
@@ -1030,6 +1081,10 @@ def _make_cloud(self:Explorer):
     # shift-click (and shift-box) adds to the selection: regl-scatterplot's default is ⌘. The constructor drops this option
     # (jupyter-scatter 1.0 leaves the widget's `regl_scatterplot_options` empty), so it is set through `options`
     sc.options(regl_scatterplot_options={"actionKeyMap": {"merge": "shift", "remove": "alt"}})
+    import jscatter.jscatter as jj
+    plain, jj.JupyterScatter = jj.JupyterScatter, _scatter_widget()
+    try: sc.widget                                         # the widget is made here, of the class with the queued points handler
+    finally: jj.JupyterScatter = plain
     self._sc, self._sc_frame, self._sc_rows = sc, df, np.zeros(0, np.int64)
     if self.pairs: sc.connect(by="_pair")
     self._sc_state = {"positions": (self.name, self.method, self.lam, g["frame"]), "axes": self.method, "colour": (self.name, self.color_by),
