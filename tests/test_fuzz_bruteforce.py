@@ -215,8 +215,11 @@ def test_topk_ties_in_index_order_whatever_the_blocks(n_q, n_g, n_distinct, k, b
     gal = base[torch.randint(0, n_distinct, (n_g,), generator=g_)]
     q = torch.nn.functional.normalize(torch.randint(-2, 3, (n_q, 4), generator=g_).float() + 0.01, dim=1)
     k = min(k, n_g)
-    s = q.double() @ gal.double().T
-    ref = torch.tensor(np.stack([np.lexsort((np.arange(n_g), -row))[:k] for row in s.numpy()]))
+    # correctly rounded float64 scores (fsum of products, each exact for float32 inputs): identical rows score identically,
+    # which a BLAS product does not promise (seen: 9 identical rows, the 9th 1 ulp apart, summed by another kernel)
+    q64, g64 = q.double().numpy(), gal.double().numpy()
+    s = np.array([[math.fsum(q64[i] * g64[j]) for j in range(n_g)] for i in range(n_q)])
+    ref = torch.tensor(np.stack([np.lexsort((np.arange(n_g), -row))[:k] for row in s]))
     got = top_k_indices(q, gal, k, block_bytes=block_bytes)
     # identical gallery rows score identically in float32 too; distinct rows differ far beyond float32 rounding here
     assert torch.equal(got, ref), (got, ref)

@@ -15,10 +15,6 @@ def jupyterlab(tmp_path:Path, root:Path):
     for v in d.values(): v.mkdir(parents=True)
     news = d["settings"] / "@jupyterlab" / "apputils-extension"; news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    # on a loaded machine JupyterLab can ask which kernel to start although the notebook names one (its "Select Kernel"
-    # dialog, seen blocking Run All three times in a row): start the notebook's own kernel without asking
-    tracker = d["settings"] / "@jupyterlab" / "notebook-extension"; tracker.mkdir(parents=True)
-    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"autoStartDefaultKernel": True}))
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(d["config"]), "JUPYTER_DATA_DIR": str(d["data"]), "JUPYTER_RUNTIME_DIR": str(d["runtime"]),
            "JUPYTER_PLATFORM_DIRS": "1"}
     port = _free_port()
@@ -46,33 +42,43 @@ def jupyterlab(tmp_path:Path, root:Path):
             os.killpg(proc.pid, signal.SIGKILL); proc.wait(10)
         log.close()
 
-def run_all(page, url:str, notebook:str, timeout_ms:int=400_000):
-    "Open a notebook fresh, wait for its kernel, and run every cell from the Run menu (again if the first click did not start it)."
+def run_all(page, url:str, notebook:str, timeout_ms:int=400_000, tries:int=3):
+    """Open a notebook fresh, wait for its kernel, and run every cell from the Run menu. On a loaded machine JupyterLab can
+    ask which kernel to start although the notebook names one (its "Select Kernel" dialog, when the kernel specs arrive
+    late), or replace the kernel it started and lose the queued run (seen in CI: the cells back at "[ ]" beside an idle
+    kernel): the dialog is accepted whenever it shows, and a run that stalls is started again, `tries` times in all."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     page.goto(f"{url}/lab/tree/{notebook}?reset")
     page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
-    started = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"
+    prompts = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim())"
     def dismiss_dialog():
-        # on a loaded machine JupyterLab can ask which kernel to start (its "Select Kernel" dialog) although the notebook
-        # names one: accept the one it proposes, the notebook's own, or the dialog blocks every click
         dialog = page.locator(".jp-Dialog")
         if dialog.count():
             accept = dialog.locator("button.jp-mod-accept")
             accept.first.click() if accept.count() else page.keyboard.press("Escape")
-            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
-    for attempt in range(3):
-        dismiss_dialog()
+    def click_run_all()->bool:
         try:
             # activate the notebook's tab first: on a loaded machine the menu's Run All can still be disabled for a moment
             page.locator(".lm-TabBar-tabLabel", has_text=Path(notebook).name).first.click(timeout=15_000)
             page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click(timeout=15_000)
             page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click(timeout=15_000)
-            page.wait_for_function(started, timeout=60_000); break
-        except PlaywrightTimeout: page.keyboard.press("Escape")
-    else: raise AssertionError(f"Run → Run All Cells did not start {notebook} in three tries")
-    # done when every code cell shows an execution count: no "[*]:" (running or queued) and no "[ ]:" (not yet run)
-    page.wait_for_function("""() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim());
-                                      return p.length > 0 && p.every(t => /^\\[\\d+\\]:$/.test(t)); }""", timeout=timeout_ms)
+            return True
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape"); return False
+    deadline, clicks, moved = time.time() + timeout_ms / 1000, 0, 0.0
+    while True:
+        dismiss_dialog()
+        p = page.evaluate(prompts)
+        # done when every code cell shows an execution count: no "[*]:" (running or queued) and no "[ ]:" (not yet run)
+        if p and all(re.fullmatch(r"\[\d+\]:", t) for t in p): return
+        if "[*]:" in p: moved = time.time()                  # running or queued
+        elif clicks == 0 or time.time() - moved > 20:        # not started, or stalled: cells left unrun, nothing running
+            if clicks == tries:
+                raise AssertionError(f"Run → Run All Cells did not run {notebook} in {tries} tries: the prompts read {' '.join(p)}")
+            clicks += 1; click_run_all(); moved = time.time()
+        if time.time() > deadline:
+            raise AssertionError(f"{notebook} did not finish within {timeout_ms / 1000:.0f} s: the prompts read {' '.join(p)}")
+        page.wait_for_timeout(1000)
 
 class Kernel:
     "The notebook's own kernel, reached through its connection file: reads the explorer's state as the page changes it."

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 from .core import Embeddings, check_features, is_mapped, memory_budget, rows_of, l2_normalise, fmt, plotly_text, table_html, table_text
-from .metrics import rank_queries, stable_topk, _groups, _summarise, check_cutoffs
+from .metrics import rank_queries, stable_topk, _groups, _summarise, check_cutoffs, _duplicate_groups, _tie_duplicates
 
 # %% auto #0
 __all__ = ['check_k', 'top_k_indices', 'k_occurrence', 'skewness', 'HubnessResult', 'hubness_stats', 'hubness', 'check_bank',
@@ -37,14 +37,17 @@ def top_k_indices(
     q, g = (x if is_mapped(x) else l2_normalise(check_features(x, name)) for x, name in ((q, "query"), (g, "gallery")))
     if q.shape[1] != g.shape[1]: raise ValueError(f"queries have dimension {q.shape[1]} but the gallery has {g.shape[1]} — were they produced by the same model?")
     k = check_k(k, len(g))
+    dup = _duplicate_groups(g)                             # copies of one row: one score, so their tie goes by index (metrics)
     if is_mapped(q) or is_mapped(g) or 4 * len(g) * min(len(q), 1024) > block_bytes:   # large or on-disk: tiles of both
         from xmodal_lab.metrics import _tile_shape, _score_tile, _merge_topk
         bq, bg = _tile_shape(len(q), len(g), q.shape[1], block_bytes)
         out, buf = [], torch.empty(bq * bg)
         for i in range(0, len(q), bq):
             qb, tv, ti = rows_of(q, i, i + bq), None, None
+            gs = qb @ dup[2].T if dup else None
             for j in range(0, len(g), bg):
                 _, s = _score_tile(qb, g, j, bg, buf, scale, g_bias)
+                _tie_duplicates(s, gs, dup, j, scale, g_bias)
                 tv, ti = _merge_topk(tv, ti, s, j, k)
             out.append(ti)
         return torch.cat(out)
@@ -54,6 +57,7 @@ def top_k_indices(
         s = q[i:i + b] @ g.T
         if scale != 1.0: s.mul_(scale)
         if g_bias is not None: s.sub_(g_bias)
+        _tie_duplicates(s, q[i:i + b] @ dup[2].T if dup else None, dup, 0, scale, g_bias)
         out.append(stable_topk(s, k)[1])
     return torch.cat(out)
 

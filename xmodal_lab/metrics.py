@@ -161,6 +161,38 @@ def _merge_topk(vals:Tensor|None, idx:Tensor|None, s:Tensor, offset:int, k:int)-
     v, pos = stable_topk(torch.cat([vals, v], 1), k)      # earlier blocks come first: among ties, position order is index order
     return v, torch.cat([idx, i], 1).gather(1, pos)
 
+_HASH = torch.randint(1, 2**61, (8,), generator=torch.Generator().manual_seed(0)) | 1   # odd multipliers of a row key
+
+def _duplicate_groups(g)->tuple|None:
+    """The gallery rows that have an exact copy: (their indices, ascending; their group, 0..G−1; one row per group), or None
+    when all rows differ. A BLAS product can score identical rows a rounding unit apart by where they sit in it (seen with
+    MKL on an AVX-512 CPU: the last of five copies 1 ulp above the others), which would decide their tie by position, not
+    by index: `_tie_duplicates` gives every copy one score. One pass over the gallery: a key of each row's first 8 values."""
+    if len(g) < 2: return None
+    key = torch.cat([(b[:, :8].contiguous().view(torch.int32).long() * _HASH[:min(8, b.shape[1])]).sum(1) for _, b in row_blocks(g)])
+    _, inv, cnt = torch.unique(key, return_inverse=True, return_counts=True)
+    cand = (cnt[inv] > 1).nonzero().flatten()
+    if not len(cand): return None
+    rows = _gather(g, cand)
+    _, grp, cnt = torch.unique(rows, dim=0, return_inverse=True, return_counts=True)   # same key: the same row?
+    keep = cnt[grp] > 1
+    if not keep.any(): return None
+    cols, rows = cand[keep], rows[keep]
+    _, grp = torch.unique(grp[keep], return_inverse=True)
+    first = torch.full((int(grp.max()) + 1,), len(cols)).scatter_reduce(0, grp, torch.arange(len(cols)), "amin")
+    return cols, grp, rows[first]
+
+def _tie_duplicates(s:Tensor, gs:Tensor|None, dup:tuple|None, j:int, scale:float, g_bias:Tensor|None):
+    "Give the copies among gallery columns j.. of the score tile `s` their group's score `gs` (one product per query block), scaled and offset as the tile was."
+    if dup is None: return
+    cols, grp, _ = dup
+    a, b = torch.searchsorted(cols, torch.tensor([j, j + s.shape[1]])).tolist()
+    if a == b: return
+    c, v = cols[a:b], gs[:, grp[a:b]]
+    if scale != 1.0: v = v * scale
+    if g_bias is not None: v = v - g_bias[c]
+    s[:, c - j] = v
+
 def _tile_shape(n:int, m:int, d:int, block_bytes:int)->tuple:
     "(query rows, gallery rows) of a score tile: near square, within the budget, and a gallery block (with its copies) small too."
     bq = min(n, max(1, math.isqrt(max(1, block_bytes // 4))))
@@ -185,9 +217,11 @@ def _tiled_stats(q, g, rel:Tensor, exclude:Tensor|None, topk:int, block_bytes:in
     bias64 = g_bias.double() if g_bias is not None else None
     exact = lambda a, b, j: (a.double() * b.double()).sum(-1) * scale - (bias64[j] if bias64 is not None else 0.0)
     parts, buf = [], torch.empty(bq * bg)
+    dup = _duplicate_groups(g) if topk else None           # copies of one row: one score, so their tie goes by index
     bar = tqdm(total=math.ceil(n / bq) * math.ceil(m / bg), desc="ranking", disable=not progress, leave=False)
     for i in range(0, n, bq):
         qb, r = rows_of(q, i, i + bq), rel[i:i + bq]
+        gs = qb @ dup[2].T if dup else None
         b = len(qb)
         valid = r >= 0
         if exclude is not None: valid &= r != exclude[i:i + b, None]
@@ -203,6 +237,7 @@ def _tiled_stats(q, g, rel:Tensor, exclude:Tensor|None, topk:int, block_bytes:in
         ex = exclude[i:i + b] if exclude is not None else None
         for j in range(0, m, bg):
             gb, s = _score_tile(qb, g, j, bg, buf, scale, g_bias)
+            _tie_duplicates(s, gs, dup, j, scale, g_bias)
             if ex is not None:
                 hit = ((ex >= j) & (ex < j + len(gb))).nonzero().flatten()
                 s[hit, ex[hit] - j] = -math.inf
@@ -277,11 +312,12 @@ def rank_queries(
     if is_mapped(q) or is_mapped(g) or 4 * len(g) * min(len(q), 1024) > block_bytes:
         return _tiled_stats(q, g, rel, exclude, topk, block_bytes, scale, g_bias, progress)   # large or on-disk gallery: in blocks
     b = max(1, min(len(q), block_bytes // (4 * len(g))))
-    parts = []
+    parts, dup = [], _duplicate_groups(g) if topk else None
     for i in tqdm(range(0, len(q), b), desc="ranking", disable=not progress, leave=False):
         s = q[i:i + b] @ g.T
         if scale != 1.0: s.mul_(scale)
         if g_bias is not None: s.sub_(g_bias)
+        _tie_duplicates(s, q[i:i + b] @ dup[2].T if dup else None, dup, 0, scale, g_bias)
         if exclude is not None:
             ex = exclude[i:i + b]; rows = (ex >= 0).nonzero().flatten()
             s[rows, ex[rows]] = -math.inf
