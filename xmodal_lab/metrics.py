@@ -188,10 +188,10 @@ def _tie_duplicates(s:Tensor, gs:Tensor|None, dup:tuple|None, j:int, scale:float
     cols, grp, _ = dup
     a, b = torch.searchsorted(cols, torch.tensor([j, j + s.shape[1]])).tolist()
     if a == b: return
-    c, v = cols[a:b], gs[:, grp[a:b]]
-    if scale != 1.0: v = v * scale
-    if g_bias is not None: v = v - g_bias[c]
-    s[:, c - j] = v
+    c, v = cols[a:b], gs.index_select(1, grp[a:b])     # a copy: scaled and offset in place
+    if scale != 1.0: v.mul_(scale)
+    if g_bias is not None: v.sub_(g_bias[c])
+    s.index_copy_(1, c - j, v)
 
 def _tile_shape(n:int, m:int, d:int, block_bytes:int)->tuple:
     "(query rows, gallery rows) of a score tile: near square, within the budget, and a gallery block (with its copies) small too."
